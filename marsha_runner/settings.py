@@ -1,0 +1,296 @@
+"""Settings for marsha_runner, read from the environment (12-factor).
+
+One module for every environment: the values come from environment variables, with defaults
+from one env file chosen by ``MARSHA_RUNNER_ENV_FILE`` (default ``env.d/development``, or
+``env.d/test`` while pytest runs). Variables already set in the environment win over the file.
+Every variable is documented in the env.d files.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_default_env_file = "env.d/test" if os.environ.get("PYTEST_VERSION") else "env.d/development"
+ENV_FILE = Path(os.environ.get("MARSHA_RUNNER_ENV_FILE", _default_env_file))
+if not ENV_FILE.is_absolute():
+    ENV_FILE = BASE_DIR / ENV_FILE
+if not ENV_FILE.is_file():
+    sys.exit(f"marsha_runner: env file {ENV_FILE} does not exist (MARSHA_RUNNER_ENV_FILE).")
+
+env = environ.Env()
+environ.Env.read_env(ENV_FILE)
+# The dev runner's identity, shared with the PeerTube runner container (seed_runner reads it).
+environ.Env.read_env(BASE_DIR / "env.d" / "peertube_runner")
+
+# --- Core -------------------------------------------------------------------------------------
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "import_export",
+    "django_peertube_runner_connector",
+    "marsha_runner.storage",
+    "marsha_runner.runners",
+    "marsha_runner.videos",
+    "marsha_runner.websocket",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "marsha_runner.urls"
+WSGI_APPLICATION = "marsha_runner.wsgi.application"
+ASGI_APPLICATION = "marsha_runner.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+
+DATABASES = {"default": env.db("DATABASE_URL")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under uvicorn, CONN_MAX_AGE leaks one connection per worker thread until PostgreSQL
+    # refuses more (measured); Django's psycopg pool bounds them instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if env.bool("DATABASE_POOL", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+            "timeout": 10,
+        }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so the uvicorn threads of the end-to-end tests share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".pytest-db.sqlite3")}
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth, i18n, static -----------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+LANGUAGES = [("en", "English"), ("fr", "French")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+# --- Security (production) ------------------------------------------------------------------
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+# Runners call the API over plain HTTP inside the cluster: never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/", r"^socket\.io/"]
+
+# --- Redis, Celery, channels ------------------------------------------------------------------
+
+REDIS_URL = env("REDIS_URL", default="")
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+if REDIS_URL:
+    # Lets the library emit "available-jobs" pings through Redis, so a job created in a
+    # Celery worker or another web process reaches runners connected anywhere (DESIGN §7.10).
+    DJANGO_PEERTUBE_RUNNER_CONNECTOR_REDIS = REDIS_URL
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Storage ----------------------------------------------------------------------------------
+
+# Which upload strategy answers initiate-upload: one of the modules of marsha_runner.storage.
+STORAGE_BACKEND = env("STORAGE_BACKEND", default="marsha_runner.storage.filesystem")
+VIDEOS_ROOT = str(env.path("VIDEOS_ROOT", default=BASE_DIR / "data" / "videos"))
+UPLOAD_MAX_SIZE = env.int("UPLOAD_MAX_SIZE", default=1024**3)
+UPLOAD_EXPIRES_IN = env.int("UPLOAD_EXPIRES_IN", default=3600)
+
+VIDEOS_STORAGE = env("VIDEOS_STORAGE", default="filesystem")  # filesystem | s3 | memory
+
+_scaleway_options = {
+    "bucket_name": env("SCALEWAY_S3_BUCKET", default=""),
+    "endpoint_url": env("SCALEWAY_S3_ENDPOINT_URL", default="") or None,
+    "region_name": env("SCALEWAY_S3_REGION", default="fr-par"),
+    "access_key": env("SCALEWAY_S3_ACCESS_KEY_ID", default=""),
+    "secret_key": env("SCALEWAY_S3_SECRET_ACCESS_KEY", default=""),
+    "custom_domain": env("SCALEWAY_S3_CUSTOM_DOMAIN", default="") or None,
+    "querystring_auth": env.bool("SCALEWAY_S3_QUERYSTRING_AUTH", default=True),
+    "querystring_expire": env.int("SCALEWAY_S3_QUERYSTRING_EXPIRE", default=6 * 3600),
+    "file_overwrite": True,
+    "signature_version": "s3v4",
+    "addressing_style": env("SCALEWAY_S3_ADDRESSING_STYLE", default="path"),
+}
+
+_videos_storages = {
+    "filesystem": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # location and base_url are both the root: url(key) is a path ffprobe can read on
+        # this machine and a URL path that marsha_runner.storage.views serves (with Range).
+        "OPTIONS": {"location": VIDEOS_ROOT, "base_url": VIDEOS_ROOT.rstrip("/") + "/"},
+    },
+    "s3": {"BACKEND": "marsha_runner.storage.s3.VideoS3Storage", "OPTIONS": _scaleway_options},
+    "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+}
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "videos": _videos_storages.get(VIDEOS_STORAGE, {"BACKEND": VIDEOS_STORAGE}),
+    # Legacy media transcoded by AWS MediaConvert, read-only for us.
+    "aws_legacy": {
+        "BACKEND": "marsha_runner.storage.s3.VideoS3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AWS_LEGACY_S3_BUCKET", default=""),
+            "endpoint_url": env("AWS_LEGACY_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env("AWS_LEGACY_S3_REGION", default="eu-west-1"),
+            "access_key": env("AWS_LEGACY_S3_ACCESS_KEY_ID", default=""),
+            "secret_key": env("AWS_LEGACY_S3_SECRET_ACCESS_KEY", default=""),
+            "custom_domain": env("AWS_LEGACY_S3_CUSTOM_DOMAIN", default="") or None,
+            "signature_version": "s3v4",
+        },
+    },
+}
+
+# --- PeerTube runners (django-peertube-runner-connector) ------------------------------------
+
+# Base URL the runners use to reach this server (job download URLs are built on it).
+RUNNERS_CALLBACK_DOMAIN = env("RUNNERS_CALLBACK_DOMAIN", default="http://127.0.0.1:8000")
+# A job left in processing longer than this (seconds) is considered stalled.
+RUNNERS_STALLED_JOB_TIMEOUT = env.int("RUNNERS_STALLED_JOB_TIMEOUT", default=3600)
+# Called once per transcoding (success or failure) by the runners app; keeps runners
+# ignorant of videos (imports point down only).
+RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.services.video_transcoding_ended"
+
+# The library calls this on every finished rendition; our adapter decides when it is over.
+TRANSCODING_ENDED_CALLBACK_PATH = "marsha_runner.runners.callbacks.library_transcoding_ended"
+TRANSCODING_RUNNER_MAX_FAILURE = env.int("TRANSCODING_RUNNER_MAX_FAILURE", default=5)
+TRANSCODING_RESOLUTIONS_144P = env.bool("TRANSCODING_RESOLUTIONS_144P", default=False)
+TRANSCODING_RESOLUTIONS_240P = env.bool("TRANSCODING_RESOLUTIONS_240P", default=True)
+TRANSCODING_RESOLUTIONS_360P = env.bool("TRANSCODING_RESOLUTIONS_360P", default=True)
+TRANSCODING_RESOLUTIONS_480P = env.bool("TRANSCODING_RESOLUTIONS_480P", default=True)
+TRANSCODING_RESOLUTIONS_720P = env.bool("TRANSCODING_RESOLUTIONS_720P", default=True)
+TRANSCODING_RESOLUTIONS_1080P = env.bool("TRANSCODING_RESOLUTIONS_1080P", default=True)
+TRANSCODING_RESOLUTIONS_1440P = env.bool("TRANSCODING_RESOLUTIONS_1440P", default=False)
+TRANSCODING_RESOLUTIONS_2160P = env.bool("TRANSCODING_RESOLUTIONS_2160P", default=False)
+TRANSCODING_FPS_MIN = env.int("TRANSCODING_FPS_MIN", default=1)
+TRANSCODING_FPS_STANDARD = env.list("TRANSCODING_FPS_STANDARD", cast=int, default=[24, 25, 30])
+TRANSCODING_FPS_HD_STANDARD = env.list(
+    "TRANSCODING_FPS_HD_STANDARD", cast=int, default=[50, 60]
+)
+TRANSCODING_FPS_AUDIO_MERGE = env.int("TRANSCODING_FPS_AUDIO_MERGE", default=25)
+TRANSCODING_FPS_AVERAGE = env.int("TRANSCODING_FPS_AVERAGE", default=30)
+TRANSCODING_FPS_MAX = env.int("TRANSCODING_FPS_MAX", default=60)
+TRANSCODING_FPS_KEEP_ORIGIN_FPS_RESOLUTION_MIN = env.int(
+    "TRANSCODING_FPS_KEEP_ORIGIN_FPS_RESOLUTION_MIN", default=720
+)
+TRANSCRIPTION_ENDED_CALLBACK_PATH = None
+TRANSCRIPTION_ERROR_CALLBACK_PATH = None
+
+# Dev runner identity (env.d/peertube_runner); seed_runner refuses them when DEBUG is off.
+PEERTUBE_RUNNER_REGISTRATION_TOKEN = env("PEERTUBE_RUNNER_REGISTRATION_TOKEN", default="")
+PEERTUBE_RUNNER_NAME = env("PEERTUBE_RUNNER_NAME", default="")
+PEERTUBE_RUNNER_TOKEN = env("PEERTUBE_RUNNER_TOKEN", default="")
+DEV_RUNNER_TOKENS = [
+    PEERTUBE_RUNNER_REGISTRATION_TOKEN,
+    PEERTUBE_RUNNER_TOKEN,
+]
+
+# --- API --------------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env("API_USER_THROTTLE_RATE", default="1000/hour")},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SIMPLE_JWT = {
+    "SIGNING_KEY": env("JWT_SIGNING_KEY"),
+    "ALGORITHM": "HS256",
+    "ACCESS_TOKEN_LIFETIME": __import__("datetime").timedelta(
+        seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=3600)
+    ),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "marsha_runner API",
+    "DESCRIPTION": "Upload videos and follow their transcoding by PeerTube runners.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging ----------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # The library logs runner tokens at INFO in its socket handler; ours replaces it,
+        # and its own socket logger is kept quiet in case an upgrade brings it back.
+        "django_peertube_runner_connector.socket": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,14 @@
+"""URL configuration of marsha_runner."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("marsha_runner.runners.urls")),
+    path("", include("marsha_runner.storage.urls")),
+    path("", include("marsha_runner.videos.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

@@ -1,0 +1,1 @@
+"""Videos: the model, the upload API, the transcoding launch and its completion."""

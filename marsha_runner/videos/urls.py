@@ -1,0 +1,3 @@
+"""Video API routes (filled by the pipeline issue)."""
+
+urlpatterns = []

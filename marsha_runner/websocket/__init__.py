@@ -1,0 +1,1 @@
+"""Websockets beside socket.io: the JWT middleware and the video state channel."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WebsocketConfig(AppConfig):
+    name = "marsha_runner.websocket"
+    label = "websocket"
