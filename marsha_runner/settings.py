@@ -94,7 +94,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so the uvicorn threads of the end-to-end tests share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".pytest-db.sqlite3")}
+    # One file per pytest process, so parallel runs on one machine do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".pytest-db-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
@@ -231,9 +232,7 @@ TRANSCODING_RESOLUTIONS_1440P = env.bool("TRANSCODING_RESOLUTIONS_1440P", defaul
 TRANSCODING_RESOLUTIONS_2160P = env.bool("TRANSCODING_RESOLUTIONS_2160P", default=False)
 TRANSCODING_FPS_MIN = env.int("TRANSCODING_FPS_MIN", default=1)
 TRANSCODING_FPS_STANDARD = env.list("TRANSCODING_FPS_STANDARD", cast=int, default=[24, 25, 30])
-TRANSCODING_FPS_HD_STANDARD = env.list(
-    "TRANSCODING_FPS_HD_STANDARD", cast=int, default=[50, 60]
-)
+TRANSCODING_FPS_HD_STANDARD = env.list("TRANSCODING_FPS_HD_STANDARD", cast=int, default=[50, 60])
 TRANSCODING_FPS_AUDIO_MERGE = env.int("TRANSCODING_FPS_AUDIO_MERGE", default=25)
 TRANSCODING_FPS_AVERAGE = env.int("TRANSCODING_FPS_AVERAGE", default=30)
 TRANSCODING_FPS_MAX = env.int("TRANSCODING_FPS_MAX", default=60)

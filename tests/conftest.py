@@ -57,3 +57,137 @@ def _service_marks(request, settings):
         )
     if "browser" in marks:
         require(os.path.exists("/usr/bin/chromium"), "needs Debian chromium (/usr/bin/chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def reset_video_storage():
+    """Forget cached storages (Django's and the library's lazy one) after a settings change."""
+    from django.core.files.storage import storages
+    from django.utils.functional import empty
+    from django_peertube_runner_connector.storage import video_storage
+
+    storages._storages = {}
+    storages.backends  # noqa: B018  (re-read settings.STORAGES)
+    video_storage._wrapped = empty
+
+
+def reload_urls():
+    """The Range-serving route is built from VIDEOS_ROOT at import: rebuild it."""
+    import importlib
+
+    from django.urls import clear_url_caches
+
+    import marsha_runner.storage.urls
+    import marsha_runner.urls
+
+    importlib.reload(marsha_runner.storage.urls)
+    importlib.reload(marsha_runner.urls)
+    clear_url_caches()
+
+
+@pytest.fixture
+def videos_root(tmp_path, settings):
+    """Video storage on the filesystem under a fresh VIDEOS_ROOT, served with Range."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    settings.VIDEOS_ROOT = str(root)
+    settings.STORAGE_BACKEND = "marsha_runner.storage.filesystem"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "videos": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": str(root) + "/"},
+        },
+    }
+    reset_video_storage()
+    reload_urls()
+    yield root
+    reset_video_storage()
+    reload_urls()
+
+
+@pytest.fixture
+def s3_videos(settings):
+    """Video storage on the SeaweedFS S3 server, in a fresh bucket."""
+    import uuid
+
+    import boto3
+
+    require(bool(os.environ.get("S3_TEST_ENDPOINT")), "needs SeaweedFS: set S3_TEST_ENDPOINT")
+    endpoint = os.environ["S3_TEST_ENDPOINT"]
+    options = {
+        "bucket_name": f"test-{uuid.uuid4().hex[:12]}",
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "access_key": os.environ.get("S3_TEST_ACCESS_KEY", ""),
+        "secret_key": os.environ.get("S3_TEST_SECRET_KEY", ""),
+        "addressing_style": "path",
+        "signature_version": "s3v4",
+        "querystring_auth": True,
+        "file_overwrite": True,
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=options["access_key"],
+        aws_secret_access_key=options["secret_key"],
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=options["bucket_name"])
+    settings.STORAGE_BACKEND = "marsha_runner.storage.s3"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "videos": {"BACKEND": "marsha_runner.storage.s3.VideoS3Storage", "OPTIONS": options},
+    }
+    reset_video_storage()
+    yield {"client": client, **options}
+    reset_video_storage()
+
+
+class LiveServer:
+    """uvicorn serving marsha_runner.asgi in a thread of the test process, on a free port."""
+
+    def __init__(self):
+        import threading
+
+        import uvicorn
+
+        from marsha_runner.asgi import application
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self):
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server_url(transactional_db, settings):
+    """A real ASGI server (uvicorn + socket.io) on a free port; runners reach it at its URL."""
+    server = LiveServer()
+    settings.RUNNERS_CALLBACK_DOMAIN = server.url
+    settings.ALLOWED_HOSTS = ["*"]
+    server.start()
+    yield server.url
+    server.stop()
