@@ -1,0 +1,84 @@
+"""The Video: ours, not the library's (the library's own Video is the *transcoded video*)."""
+
+import uuid
+from datetime import UTC, datetime
+
+from django.db import models
+
+from . import constants
+from .constants import StorageLocation, TranscodePipeline, UploadState
+
+
+class Video(models.Model):
+    """A video a client uploads and watches.
+
+    Two stamps live side by side: ``uploaded_on`` is the stamp of the *active* version (the one
+    ``urls`` serves), ``processing_stamp`` the last stamp issued to an upload. A ready video
+    that is uploaded again keeps serving its active version until the new one is complete.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=255)
+    upload_state = models.CharField(
+        max_length=20, choices=UploadState.choices, default=UploadState.PENDING, db_index=True
+    )
+    upload_error_reason = models.TextField(blank=True, default="")
+    uploaded_on = models.DateTimeField(
+        null=True, blank=True, help_text="Stamp of the active (served) version."
+    )
+    processing_stamp = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Unix time of the last upload issued (the pending or processing version).",
+    )
+    # null = not transcoded yet / local filesystem, as in Marsha (DESIGN §4).
+    transcode_pipeline = models.CharField(  # noqa: DJ001
+        max_length=20, choices=TranscodePipeline.choices, null=True, blank=True
+    )
+    storage_location = models.CharField(  # noqa: DJ001
+        max_length=20, choices=StorageLocation.choices, null=True, blank=True
+    )
+    resolutions = models.JSONField(default=list, blank=True, help_text="Sorted heights.")
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    size = models.BigIntegerField(null=True, blank=True, help_text="Source size in bytes.")
+    urls = models.JSONField(null=True, blank=True, help_text="Persisted URLs of the version.")
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_on"]
+
+    def __str__(self):
+        return f"{self.title} ({self.upload_state})"
+
+    @property
+    def active_stamp(self) -> int | None:
+        """The stamp of the served version, as issued (an int of Unix time)."""
+        return int(self.uploaded_on.timestamp()) if self.uploaded_on else None
+
+    @staticmethod
+    def stamp_to_datetime(stamp: int) -> datetime:
+        return datetime.fromtimestamp(int(stamp), tz=UTC)
+
+    # Storage keys: one method per kind of key, nowhere else builds them.
+
+    def source_key(self, stamp: int) -> str:
+        """The uploaded source: ``tmp/<id>/video/<stamp>`` (no extension)."""
+        return constants.SOURCE_KEY.format(video_id=self.id, stamp=int(stamp))
+
+    def output_prefix(self, stamp: int) -> str:
+        """Directory of the PeerTube outputs of one version: ``vod/<id>/video/<stamp>``."""
+        return constants.OUTPUT_PREFIX.format(video_id=self.id, stamp=int(stamp))
+
+    def master_playlist_key(self, stamp: int) -> str:
+        return f"{self.output_prefix(stamp)}/{constants.MASTER_PLAYLIST}"
+
+    def rendition_video_key(self, stamp: int, resolution: int) -> str:
+        """The fragmented mp4 of one rendition: HLS byte ranges and the mp4 download."""
+        return f"{self.output_prefix(stamp)}/{int(stamp)}-{int(resolution)}-fragmented.mp4"
+
+    def rendition_playlist_key(self, stamp: int, resolution: int) -> str:
+        return f"{self.output_prefix(stamp)}/{int(stamp)}-{int(resolution)}.m3u8"
+
+    def thumbnail_key(self, stamp: int) -> str:
+        return f"{self.output_prefix(stamp)}/{constants.THUMBNAIL}"
