@@ -25,7 +25,7 @@ def runner_tokens_in_use(tokens) -> bool:
 
 
 # --- Runners and registration tokens ----------------------------------------------------------
-# seed_runner's logic. Messages and log lines name what changed, never a token value.
+# seed_runner's logic. ``changes`` name what changed, never a token value.
 
 REGISTRATION_TOKEN_PREFIX = "ptrrt-"
 RUNNER_TOKEN_PREFIX = "ptrt-"
@@ -130,9 +130,6 @@ def runner_seed(
                 changes.append(f"set the token of the runner {runner_name!r}")
         if dry_run:
             transaction.set_rollback(True)
-    if not dry_run:
-        for change in changes:
-            logger.info("seed_runner: %s.", change)
     return RunnerSeedResult(
         registration_token=registration_token,
         runner_name=runner_name or None,
@@ -197,12 +194,262 @@ def runner_seed_rotate(*, runner_name: str | None = None, dry_run: bool = False)
             changes.append(f"{verb} the runner {runner_name!r}")
         if dry_run:
             transaction.set_rollback(True)
-    if not dry_run:
-        for change in changes:
-            logger.info("seed_runner --rotate: %s.", change)
     return RunnerSeedResult(
         registration_token=token_row.registrationToken,
         runner_name=runner_name or None,
         runner_token=runner.runnerToken if runner else None,
         changes=tuple(changes),
     )
+
+
+# --- Transcoding: probe, job creation, outcome (the contract with the videos app) -------------
+# Reimplements the library's transcode_video + create_transcoding_jobs (DESIGN §7.3, §7.7):
+# one transaction, every rendition keeps the source fps within the library's rules, an input
+# under the lowest enabled resolution still gives one rendition, runners pinged on commit.
+
+PROBE_TIMEOUT = 120
+THUMBNAIL_TIMEOUT = 300
+
+
+class SourceUnreadable(Exception):
+    """ffprobe could not read the source (maybe not uploaded/visible yet): retry later."""
+
+
+class SourceRefused(Exception):
+    """The source cannot be transcoded; str(err) is a human reason stored on the video."""
+
+
+@dataclass(frozen=True)
+class TranscodingOutcome:
+    """What a finished transcoding left in storage, as the videos app needs it."""
+
+    destination: str
+    base_name: str
+    succeeded: bool
+    error: str | None
+    resolutions: list[int]
+    master_playlist_key: str | None
+    video_keys: dict[int, str]
+    playlist_keys: dict[int, str]
+    thumbnail_key: str | None
+
+
+def _ffprobe(url: str) -> dict:
+    import json
+    import subprocess
+
+    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", url]
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=PROBE_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise SourceUnreadable(f"ffprobe did not answer: {type(err).__name__}") from err
+    if done.returncode != 0:
+        raise SourceUnreadable(f"ffprobe failed (exit {done.returncode}).")
+    try:
+        probe = json.loads(done.stdout or b"{}")
+    except ValueError as err:
+        raise SourceUnreadable("ffprobe printed no JSON.") from err
+    if not probe.get("format") and not probe.get("streams"):
+        raise SourceUnreadable("ffprobe found nothing in the file.")
+    return probe
+
+
+def transcoding_probe(*, source_key: str) -> dict:
+    """ffprobe JSON of video_storage.url(source_key); SourceUnreadable if ffprobe fails/empty."""
+    from django_peertube_runner_connector.storage import video_storage
+
+    try:
+        url = video_storage.url(source_key)
+    except Exception as err:  # noqa: BLE001  (any storage failure means: not readable now)
+        raise SourceUnreadable(f"No URL for the source: {type(err).__name__}") from err
+    return _ffprobe(url)
+
+
+def transcoding_fps(*, resolution: int, fps: float) -> int:
+    """The library's compute_output_fps, called with its arguments in the right order."""
+    from django_peertube_runner_connector.utils.transcoding.job_creation import (
+        compute_output_fps,
+    )
+
+    return compute_output_fps(resolution=resolution, fps=fps)
+
+
+def transcoding_ladder(*, input_resolution: int, input_fps: float) -> list[tuple[int, int]]:
+    """(resolution, fps) of each rendition, the top one first (the parent job).
+
+    Above the top enabled resolution: down to it. Under the lowest enabled one: one rendition
+    at the input's own (even) resolution, never upscaled.
+    """
+    from django_peertube_runner_connector.utils.resolutions import (
+        compute_max_resolution_to_transcode,
+        compute_resolutions_to_transcode,
+        to_even,
+    )
+
+    top = compute_max_resolution_to_transcode(input_resolution)
+    if not top:
+        top = to_even(input_resolution)
+        lower = []
+    else:
+        lower = compute_resolutions_to_transcode(
+            input_resolution=top, include_input=False, strict_lower=True, has_audio=True
+        )
+        lower = [r for r in lower if r]
+    resolutions = [top, *sorted(lower, reverse=True)]
+    return [(r, transcoding_fps(resolution=r, fps=input_fps)) for r in resolutions]
+
+
+def _video_stream(probe: dict) -> dict | None:
+    from django_peertube_runner_connector.utils.ffprobe import IMAGE_CODECS
+
+    for stream in probe.get("streams") or []:
+        if stream.get("codec_type") == "video" and stream.get("codec_name") not in IMAGE_CODECS:
+            return stream
+    return None
+
+
+def _duration(probe: dict, stream: dict) -> float:
+    for value in ((probe.get("format") or {}).get("duration"), stream.get("duration")):
+        try:
+            if value is not None and float(value) > 0:
+                return float(value)
+        except (TypeError, ValueError):
+            continue
+    return 0.0
+
+
+def _thumbnail_make(*, url: str, key: str) -> str | None:
+    """First frame as JPEG at ``key``; None (logged) when ffmpeg cannot make it."""
+    import subprocess
+    import tempfile
+
+    from django.core.files import File
+    from django_peertube_runner_connector.storage import video_storage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        output = f"{tmp}/thumbnail.jpg"
+        args = ["ffmpeg", "-v", "error", "-y", "-i", url, "-frames:v", "1", "-q:v", "3", output]
+        try:
+            done = subprocess.run(args, capture_output=True, timeout=THUMBNAIL_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        if done is None or done.returncode != 0:
+            logger.warning("No thumbnail could be made for %s.", key)
+            return None
+        if video_storage.exists(key):
+            video_storage.delete(key)
+        with open(output, "rb") as handle:
+            return video_storage.save(key, File(handle, name="thumbnail.jpg"))
+
+
+def transcoding_start(*, source_key: str, destination: str, base_name: str) -> str:
+    """Create, in ONE transaction, the library's transcoded Video (directory=destination,
+    baseFilename=base_name), its source VideoFile, thumbnail (destination/thumbnail.jpg) and the
+    HLS runner job tree; ping runners only on commit. Raises SourceUnreadable / SourceRefused
+    (no video stream, unreadable, zero duration...). Returns the transcoded video's uuid (str).
+    """
+    from django_peertube_runner_connector.models import Video, VideoFile
+    from django_peertube_runner_connector.storage import video_storage
+    from django_peertube_runner_connector.utils.ffprobe import (
+        build_file_metadata,
+        get_video_stream_fps,
+    )
+    from django_peertube_runner_connector.utils.video_state import build_next_video_state
+
+    from .handlers import HLSTranscodingJobHandler
+
+    probe = transcoding_probe(source_key=source_key)
+    stream = _video_stream(probe)
+    if stream is None:
+        raise SourceRefused("The file has no video stream.")
+    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise SourceRefused("The video stream has no picture size.")
+    duration = _duration(probe, stream)
+    if duration <= 0:
+        raise SourceRefused("The video has no duration.")
+    input_fps = get_video_stream_fps(probe)
+    if input_fps < settings.TRANSCODING_FPS_MIN:
+        raise SourceRefused(f"The frame rate ({input_fps} fps) cannot be read or is too low.")
+    input_resolution = min(width, height)
+    ladder = transcoding_ladder(input_resolution=input_resolution, input_fps=input_fps)
+    try:
+        size = int(probe["format"]["size"])
+    except (KeyError, TypeError, ValueError):
+        size = video_storage.size(source_key)
+
+    thumbnail_key = _thumbnail_make(
+        url=video_storage.url(source_key), key=f"{destination}/thumbnail.jpg"
+    )
+    domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
+    try:
+        with transaction.atomic():
+            video = Video.objects.create(
+                state=build_next_video_state(),
+                directory=destination,
+                baseFilename=base_name,
+                duration=round(duration),
+                thumbnailFilename=thumbnail_key,
+            )
+            VideoFile.objects.create(
+                video=video,
+                filename=source_key,
+                extname="",
+                size=size,
+                resolution=input_resolution,
+                fps=input_fps,
+                metadata=build_file_metadata(probe=probe),
+            )
+            handler = HLSTranscodingJobHandler()
+            (top, top_fps), *lower = ladder
+            parent = handler.create(
+                video=video, resolution=top, fps=top_fps, depends_on_runner_job=None, domain=domain
+            )
+            for resolution, fps in lower:
+                handler.create(
+                    video=video,
+                    resolution=resolution,
+                    fps=fps,
+                    depends_on_runner_job=parent,
+                    domain=domain,
+                )
+    except Exception:
+        if thumbnail_key:
+            try:
+                video_storage.delete(thumbnail_key)
+            except Exception:  # noqa: BLE001
+                logger.warning("Could not remove the thumbnail %s.", thumbnail_key)
+        raise
+    logger.info(
+        "Transcoding of %s started: %s.",
+        destination,
+        ", ".join(f"{r}p@{f}" for r, f in ladder),
+    )
+    return str(video.uuid)
+
+
+def transcoding_release_source(*, destination: str) -> None:
+    """Delete the temp source object and its library row once no job needs it."""
+    from django_peertube_runner_connector.models import Video, VideoFile
+    from django_peertube_runner_connector.storage import video_storage
+
+    from .selectors import runner_jobs_active_exist
+
+    for video in Video.objects.filter(directory=destination):
+        if runner_jobs_active_exist(video_uuid=video.uuid):
+            continue
+        for source in VideoFile.objects.filter(video=video, streamingPlaylist__isnull=True):
+            try:
+                if source.filename and video_storage.exists(source.filename):
+                    video_storage.delete(source.filename)
+            except Exception:  # noqa: BLE001  (storage down: keep the row, retry later)
+                logger.warning("Could not delete the source %s.", source.filename)
+                continue
+            source.delete()
+
+
+def runners_ping() -> None:
+    """Tell every connected runner that jobs wait (through Redis when configured)."""
+    from .socket import runners_ping as ping
+
+    ping()
