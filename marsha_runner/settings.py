@@ -101,6 +101,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# `manage.py loaddata videos` finds the dev dataset here.
+FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 
@@ -162,6 +164,11 @@ STORAGE_BACKEND = env("STORAGE_BACKEND", default="marsha_runner.storage.filesyst
 VIDEOS_ROOT = str(env.path("VIDEOS_ROOT", default=BASE_DIR / "data" / "videos"))
 UPLOAD_MAX_SIZE = env.int("UPLOAD_MAX_SIZE", default=1024**3)
 UPLOAD_EXPIRES_IN = env.int("UPLOAD_EXPIRES_IN", default=3600)
+# Seconds between the launch attempts of a transcoding whose source is not readable yet
+# (one retry per value, then the video is errored).
+VIDEO_LAUNCH_RETRY_COUNTDOWNS = env.list(
+    "VIDEO_LAUNCH_RETRY_COUNTDOWNS", cast=int, default=[1, 2, 4]
+)
 
 VIDEOS_STORAGE = env("VIDEOS_STORAGE", default="filesystem")  # filesystem | s3 | memory
 
