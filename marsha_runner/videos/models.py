@@ -31,6 +31,11 @@ class Video(models.Model):
         blank=True,
         help_text="Unix time of the last upload issued (the pending or processing version).",
     )
+    launched_stamp = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Stamp whose runner job tree exists (a redelivered launch makes no second).",
+    )
     # null = not transcoded yet / local filesystem, as in Marsha (DESIGN §4).
     transcode_pipeline = models.CharField(  # noqa: DJ001
         max_length=20, choices=TranscodePipeline.choices, null=True, blank=True
