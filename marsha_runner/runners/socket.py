@@ -5,10 +5,13 @@ python-socketio >= 5.18, does not refuse unknown tokens (DESIGN §7.2). Register
 the same event replaces it.
 """
 
+import asyncio
 import logging
+import threading
 
 import socketio
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 from django_peertube_runner_connector.models import Runner
 from django_peertube_runner_connector.socket import sio
 
@@ -23,6 +26,7 @@ def _runner_name(token):
 
 
 async def connect(sid, environ, auth=None):
+    _server_loop_remember()
     token = auth.get("runnerToken") if isinstance(auth, dict) else None
     name = await sync_to_async(_runner_name)(token) if isinstance(token, str) and token else None
     if name is None:
@@ -32,3 +36,63 @@ async def connect(sid, environ, auth=None):
 
 
 sio.on("connect", namespace=NAMESPACE)(connect)
+
+
+# --- Pings ------------------------------------------------------------------------------------
+# The runner never polls (DESIGN §5): a lost "available-jobs" ping is a job waiting forever.
+# With Redis (DJANGO_PEERTUBE_RUNNER_CONNECTOR_REDIS), pings are published there so every web
+# process relays them to its runners, whoever emits them (Celery worker, shell, other process).
+# One write-only manager per process: the library's helper builds a new async Redis client per
+# ping and never closes it. Without Redis, the ping goes to this process's socket.io server, on
+# the event loop that serves it, whatever thread asks.
+
+_server_loop = None
+_redis_managers = {}
+_redis_lock = threading.Lock()
+
+
+def _server_loop_remember():
+    global _server_loop
+    _server_loop = asyncio.get_running_loop()
+
+
+def _redis_manager(url):
+    with _redis_lock:
+        manager = _redis_managers.get(url)
+        if manager is None:
+            manager = socketio.RedisManager(url, write_only=True)
+            _redis_managers[url] = manager
+        return manager
+
+
+def _emit_local():
+    loop = _server_loop
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            future = asyncio.run_coroutine_threadsafe(
+                sio.emit("available-jobs", namespace=NAMESPACE), loop
+            )
+            future.add_done_callback(_log_failure)
+            return
+    async_to_sync(sio.emit)("available-jobs", namespace=NAMESPACE)
+
+
+def _log_failure(future):
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("An available-jobs ping failed: %r", future.exception())
+
+
+def runners_ping() -> None:
+    """Send "available-jobs" to every connected runner; never raises (logged)."""
+    try:
+        url = getattr(settings, "DJANGO_PEERTUBE_RUNNER_CONNECTOR_REDIS", None)
+        if url:
+            _redis_manager(url).emit("available-jobs", data=None, namespace=NAMESPACE)
+        else:
+            _emit_local()
+    except Exception:
+        logger.exception("Could not ping the runners.")

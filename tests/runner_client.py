@@ -1,0 +1,263 @@
+"""A small PeerTube runner for tests, speaking the protocol as observed on the wire (DESIGN §5).
+
+Like peertube-runner 0.0.16: register (or a seeded runner token), socket.io WebSocket on
+``/runners`` with auth ``{runnerToken}`` reacting to ``available-jobs``, ``jobs/request``,
+``accept``, POST to the job's ``videoFileUrl`` following a 301/302/303 as a bare GET,
+``update`` with progress, a real ffmpeg HLS fMP4 transcode (single file + byte-range playlist)
+to the job's resolution and fps, then a multipart ``success``. Every status is asserted the
+way the real runner asserts it (200 register/request/accept, 204 the others).
+
+    client = RunnerClient(live_server_url, runner_token)
+    done = client.run_until_idle(timeout=120)
+    client.ffmpeg_seconds
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urljoin
+
+import requests
+
+HLS_JOB = "vod-hls-transcoding"
+REDIRECTS_AS_GET = (301, 302, 303)
+
+
+class RunnerProtocolError(AssertionError):
+    """The server answered something the real runner would refuse."""
+
+
+def _expect(response: requests.Response, status: int, what: str):
+    if response.status_code != status:
+        raise RunnerProtocolError(
+            f"{what}: expected {status}, got {response.status_code}: {response.text[:500]}"
+        )
+    return response
+
+
+class RunnerClient:
+    """One runner: HTTP with ``requests``, discovery with socket.io, work with ffmpeg."""
+
+    def __init__(
+        self,
+        base_url: str,
+        runner_token: str | None = None,
+        *,
+        registration_token: str | None = None,
+        name: str | None = None,
+        job_types=(HLS_JOB,),
+        workdir: str | Path | None = None,
+        session: requests.Session | None = None,
+        http_timeout: float = 60,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.job_types = list(job_types)
+        self.http_timeout = http_timeout
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="runner-client-"))
+        self.runner_token = runner_token
+        if runner_token is None:
+            if not registration_token:
+                raise ValueError("Give a runner token or a registration token.")
+            self.register(registration_token, name or f"test-runner-{uuid.uuid4().hex[:8]}")
+        self.pings = 0
+        self._ping = threading.Event()
+        self._sio = None
+        self.ffmpeg_seconds = 0.0
+        self.completed: list[dict] = []  # jobs this runner sent success for
+        self.events: list[tuple[str, str]] = []  # (call, job uuid), in order
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", self.http_timeout)
+        return self.session.post(f"{self.base_url}/api/v1/runners/{path}", **kwargs)
+
+    def register(self, registration_token: str, name: str) -> str:
+        body = {"registrationToken": registration_token, "name": name, "description": "tests"}
+        data = _expect(self.post("register", json=body), 200, "register").json()
+        self.runner_token = data["runnerToken"]
+        return self.runner_token
+
+    def unregister(self) -> None:
+        _expect(
+            self.post("unregister", json={"runnerToken": self.runner_token}), 204, "unregister"
+        )
+
+    def request_jobs(self) -> list[dict]:
+        body = {"runnerToken": self.runner_token, "jobTypes": self.job_types}
+        data = _expect(self.post("jobs/request", json=body), 200, "jobs/request").json()
+        return data["availableJobs"]
+
+    def accept(self, job_uuid: str) -> dict | None:
+        """The accepted job (with its jobToken), or None on the quiet race (409 pending)."""
+        response = self.post(f"jobs/{job_uuid}/accept", json={"runnerToken": self.runner_token})
+        if response.status_code == 409 and _code(response) == "runner_job_not_in_pending_state":
+            return None
+        job = _expect(response, 200, "accept").json()["job"]
+        self.events.append(("accept", job_uuid))
+        return job
+
+    def _job_body(self, job: dict, **extra) -> dict:
+        return {"runnerToken": self.runner_token, "jobToken": job["jobToken"], **extra}
+
+    def update(self, job: dict, progress: int) -> None:
+        body = self._job_body(job, progress=progress)
+        _expect(self.post(f"jobs/{job['uuid']}/update", json=body), 204, "update")
+
+    def error(self, job: dict, message: str) -> None:
+        body = self._job_body(job, message=message)
+        _expect(self.post(f"jobs/{job['uuid']}/error", json=body), 204, "error")
+
+    def abort(self, job: dict, reason: str = "test abort") -> None:
+        body = self._job_body(job, reason=reason)
+        _expect(self.post(f"jobs/{job['uuid']}/abort", json=body), 204, "abort")
+
+    def download(self, job: dict, destination: Path) -> Path:
+        """POST the videoFileUrl; a 301/302/303 becomes a bare GET, like the runner's fetch."""
+        url = job["payload"]["input"]["videoFileUrl"]
+        response = self.session.post(
+            url, data=self._job_body(job), allow_redirects=False, timeout=self.http_timeout
+        )
+        if response.status_code in REDIRECTS_AS_GET:
+            location = urljoin(url, response.headers["Location"])
+            response = requests.get(location, stream=True, timeout=self.http_timeout)
+        _expect(response, 200, "download of the source")
+        with open(destination, "wb") as handle:
+            for chunk in response.iter_content(1 << 20):
+                handle.write(chunk)
+        return destination
+
+    def success(self, job: dict, video_file: Path, playlist_file: Path) -> None:
+        with open(video_file, "rb") as video, open(playlist_file, "rb") as playlist:
+            files = {
+                "payload[videoFile]": (video_file.name, video, "video/mp4"),
+                "payload[resolutionPlaylistFile]": (
+                    playlist_file.name,
+                    playlist,
+                    "application/vnd.apple.mpegurl",
+                ),
+            }
+            response = self.post(
+                f"jobs/{job['uuid']}/success", data=self._job_body(job), files=files
+            )
+        _expect(response, 204, "success")
+        self.events.append(("success", job["uuid"]))
+        self.completed.append(job)
+
+    # --- ffmpeg -------------------------------------------------------------------------------
+
+    def transcode(self, job: dict, source: Path, outdir: Path) -> tuple[Path, Path]:
+        """HLS fMP4 in one file + byte-range playlist, as PeerTube's runner writes them."""
+        output = job["payload"]["output"]
+        resolution, fps = int(output["resolution"]), output["fps"]
+        stem = f"{uuid.uuid4()}-{resolution}"
+        video_file, playlist_file = outdir / f"{stem}-fragmented.mp4", outdir / f"{stem}.m3u8"
+        # Landscape: height = resolution, even width (portrait: the other way round).
+        scale = f"scale=w='if(gte(iw,ih),-2,{resolution})':h='if(gte(iw,ih),{resolution},-2)'"
+        args = ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-vf", scale]
+        if fps and fps > 0:
+            args += ["-r", str(fps)]
+        args += [
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+            "-profile:v", "high", "-c:a", "aac", "-b:a", "128k",
+            "-f", "hls", "-hls_time", "4", "-hls_list_size", "0", "-hls_playlist_type", "vod",
+            "-hls_segment_type", "fmp4", "-hls_flags", "single_file",
+            "-hls_segment_filename", str(video_file), str(playlist_file),
+        ]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(args, capture_output=True, timeout=600)
+        self.ffmpeg_seconds += time.monotonic() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed: {done.stderr.decode(errors='replace')[-800:]}")
+        return video_file, playlist_file
+
+    def process(self, job: dict) -> None:
+        """Download, report progress, transcode, send the result."""
+        outdir = Path(tempfile.mkdtemp(dir=self.workdir))
+        source = self.download(job, outdir / "source")
+        self.update(job, progress=10)
+        video_file, playlist_file = self.transcode(job, source, outdir)
+        self.update(job, progress=90)
+        self.success(job, video_file, playlist_file)
+
+    # --- socket.io ----------------------------------------------------------------------------
+
+    def connect(self, timeout: float = 10) -> None:
+        """WebSocket-only socket.io on /runners, as the runner does."""
+        import socketio
+
+        sio = socketio.Client(reconnection=False)
+        sio.on("available-jobs", self._on_ping, namespace="/runners")
+        sio.connect(
+            self.base_url,
+            namespaces=["/runners"],
+            transports=["websocket"],
+            auth={"runnerToken": self.runner_token},
+            socketio_path="socket.io",
+            wait_timeout=timeout,
+        )
+        self._sio = sio
+
+    def _on_ping(self, *args):
+        self.pings += 1
+        self._ping.set()
+
+    def wait_ping(self, timeout: float) -> bool:
+        """Wait for an ``available-jobs`` ping (consumes it)."""
+        got = self._ping.wait(timeout)
+        self._ping.clear()
+        return got
+
+    def disconnect(self) -> None:
+        if self._sio is not None:
+            self._sio.disconnect()
+            self._sio = None
+
+    # --- the runner's loop --------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Ask for jobs, take and process every one we win; how many were processed."""
+        processed = 0
+        for available in self.request_jobs():
+            job = self.accept(available["uuid"])
+            if job is None:
+                continue
+            self.process(job)
+            processed += 1
+        return processed
+
+    def run_until_idle(self, timeout: float = 300, idle: float = 3, socket: bool = True) -> int:
+        """Work like the runner (ask at start, after each job and on each ping) until no job
+        is offered and no ping comes for ``idle`` seconds. Returns the number of jobs done;
+        raises TimeoutError past ``timeout``."""
+        if socket and self._sio is None:
+            self.connect()
+        deadline = time.monotonic() + timeout
+        total = 0
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Runner still busy after {timeout}s ({total} jobs).")
+                self._ping.clear()
+                done = self.run_once()
+                total += done
+                if done:
+                    continue
+                if not self.wait_ping(min(idle, max(0.0, deadline - time.monotonic()))):
+                    return total
+        finally:
+            if socket:
+                self.disconnect()
+
+
+def _code(response: requests.Response):
+    try:
+        return response.json().get("code")
+    except ValueError:
+        return None

@@ -1,0 +1,32 @@
+"""Source clips made with ffmpeg lavfi, and a recorder for the host callback."""
+
+import subprocess
+from pathlib import Path
+
+OUTCOMES = []
+
+
+def record_outcome(*, outcome):
+    """Stands in for the videos app's callback (RUNNERS_TRANSCODING_ENDED_CALLBACK)."""
+    OUTCOMES.append(outcome)
+
+
+def make_clip(path: Path, *, width=1280, height=720, fps=30, seconds=2, audio=True) -> Path:
+    args = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi"]
+    args += ["-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    args += ["-f", "mp4", str(path)]
+    subprocess.run(args, check=True, capture_output=True, timeout=120)
+    return path
+
+
+def store_clip(root: Path, key: str, **kwargs) -> str:
+    """Write a clip at ``key`` of the filesystem video storage rooted at ``root``."""
+    target = root / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    make_clip(target, **kwargs)
+    return key
