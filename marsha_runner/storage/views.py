@@ -4,10 +4,11 @@ import mimetypes
 import os
 import re
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
+from django.core.handlers.asgi import ASGIRequest
 from django.http import (
-    FileResponse,
     Http404,
     HttpResponse,
     HttpResponseNotAllowed,
@@ -37,41 +38,66 @@ def _file_chunks(handle, remaining):
             yield chunk
 
 
+async def _afile_chunks(handle, remaining):
+    """Under ASGI Django loads a *sync* iterator whole into memory: read in threads instead."""
+    read = sync_to_async(handle.read, thread_sensitive=False)
+    try:
+        while remaining > 0:
+            chunk = await read(min(CHUNK_SIZE, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _video_path(path: str) -> str:
+    """The file under VIDEOS_ROOT that ``path`` names, or 404 (no ``..``, no link out)."""
+    root = os.path.realpath(settings.VIDEOS_ROOT)
+    try:
+        full_path = os.path.realpath(safe_join(root, path))
+    except (SuspiciousFileOperation, ValueError) as err:
+        raise Http404("Not found.") from err
+    if os.path.commonpath([root, full_path]) != root or not os.path.isfile(full_path):
+        raise Http404("Not found.")
+    return full_path
+
+
 @require_http_methods(["GET", "HEAD"])
 def serve_video_file(request, path):
     """Serve a file under VIDEOS_ROOT, answering HTTP Range requests (players, ffmpeg)."""
-    try:
-        full_path = safe_join(settings.VIDEOS_ROOT, path)
-    except (SuspiciousFileOperation, ValueError) as err:
-        raise Http404("Not found.") from err
-    if not os.path.isfile(full_path):
-        raise Http404("Not found.")
+    full_path = _video_path(path)
     size = os.path.getsize(full_path)
     content_type = mimetypes.guess_type(full_path)[0] or "application/octet-stream"
 
     match = RANGE_RE.match(request.headers.get("Range", "").strip())
     if not match or match.groups() == ("", ""):
-        response = FileResponse(open(full_path, "rb"), content_type=content_type)  # noqa: SIM115
-        response["Accept-Ranges"] = "bytes"
-        return response
-
-    first, last = match.groups()
-    if first == "":  # suffix range: the last N bytes
-        start, end = max(size - int(last), 0), size - 1
+        status, start, end = 200, 0, size - 1
     else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+        first, last = match.groups()
+        if first == "":  # suffix range: the last N bytes
+            start, end = max(size - int(last), 0), size - 1
+        else:
+            start, end = int(first), min(int(last), size - 1) if last else size - 1
+        if start >= size or start > end:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        status = 206
 
-    handle = open(full_path, "rb")  # noqa: SIM115  (closed by the generator)
-    handle.seek(start)
     length = end - start + 1
-    response = StreamingHttpResponse(
-        _file_chunks(handle, length), status=206, content_type=content_type
-    )
-    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if request.method == "HEAD" or length == 0:
+        response = HttpResponse(status=status, content_type=content_type)
+    else:
+        handle = open(full_path, "rb")  # noqa: SIM115  (closed by the generator)
+        handle.seek(start)
+        chunks = _afile_chunks if isinstance(request, ASGIRequest) else _file_chunks
+        response = StreamingHttpResponse(
+            chunks(handle, length), status=status, content_type=content_type
+        )
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     return response
