@@ -99,7 +99,7 @@ class RunnerJobAdmin(ReadOnlyAdmin):
         "failures",
         "priority",
         "progress",
-        "runner",
+        "runner_name",
         "startedAt",
         "finishedAt",
         "createdAt",
@@ -119,7 +119,7 @@ class RunnerJobAdmin(ReadOnlyAdmin):
         "priority",
         "progress",
         "masked_job_token",
-        "runner",
+        "runner_name",
         "dependsOnRunnerJob",
         "payload",
         "privatePayload",
@@ -133,6 +133,10 @@ class RunnerJobAdmin(ReadOnlyAdmin):
     @admin.display(description="processing job token")
     def masked_job_token(self, obj):
         return mask_token(obj.processingJobToken)
+
+    @admin.display(description="runner", ordering="runner__name")
+    def runner_name(self, obj):
+        return obj.runner.name if obj.runner else "-"
 
 
 @admin.register(Video)
