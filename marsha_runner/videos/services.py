@@ -1,0 +1,324 @@
+"""Services of the videos app: every write to a Video goes through one of these functions.
+
+The API, the Celery tasks, the admin and the commands all call them; none holds logic itself.
+"""
+
+import hashlib
+import logging
+import re
+import time
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
+from django.db import transaction
+
+from marsha_runner.runners.services import (
+    SourceRefused,
+    SourceUnreadable,
+    TranscodingOutcome,
+    transcoding_probe,
+    transcoding_release_source,
+    transcoding_start,
+)
+from marsha_runner.storage import get_upload_backend
+from marsha_runner.storage.base import UploadPolicy, UploadRefused
+from marsha_runner.websocket.notify import video_state_changed
+
+from .constants import StorageLocation, TranscodePipeline, UploadState
+from .models import Video
+
+logger = logging.getLogger(__name__)
+
+SOURCE_UNREADABLE = "source unreadable"
+# "vod/<video id>/video/<stamp>": the only destinations we ever hand to the runners app.
+DESTINATION_RE = re.compile(r"^vod/(?P<video_id>[0-9a-f-]{36})/video/(?P<stamp>\d+)$")
+
+
+class VideoRefused(ValueError):
+    """A client request this video cannot accept now; the message says why (a 4xx)."""
+
+
+def video_create(*, title: str) -> Video:
+    video = Video(title=title, upload_state=UploadState.PENDING)
+    video.full_clean()
+    video.save()
+    return video
+
+
+def _next_stamp(video: Video) -> int:
+    """Unix time now, bumped past every stamp already issued so stamps are unique per video."""
+    issued = [s for s in (video.processing_stamp, video.active_stamp, video.launched_stamp) if s]
+    return max([int(time.time()), *(s + 1 for s in issued)])
+
+
+@transaction.atomic
+def video_initiate_upload(*, video_id, filename: str, mimetype: str, size: int) -> dict:
+    """Issue a new stamp and hand back the upload strategy's ``{url, fields}``.
+
+    A ready video stays ready to watch: ``uploaded_on`` and ``urls`` keep the active version
+    until the new one completes. A video being transcoded refuses a new upload, so a running
+    job tree is never orphaned by a newer stamp.
+    """
+    video = Video.objects.select_for_update().get(id=video_id)
+    if not mimetype.startswith("video/"):
+        raise VideoRefused(f"The file must be a video (video/*), not {mimetype!r}.")
+    if size > settings.UPLOAD_MAX_SIZE:
+        raise VideoRefused(f"The file is larger than {settings.UPLOAD_MAX_SIZE} bytes.")
+    if size <= 0:
+        raise VideoRefused("The file is empty.")
+    if video.upload_state == UploadState.PROCESSING:
+        raise VideoRefused("This video is being transcoded: wait until it is ready or errored.")
+
+    stamp = _next_stamp(video)
+    policy = UploadPolicy(
+        key=video.source_key(stamp),
+        content_type=mimetype,
+        max_size=settings.UPLOAD_MAX_SIZE,
+        expires_in=settings.UPLOAD_EXPIRES_IN,
+    )
+    try:
+        answer = get_upload_backend().initiate_upload(policy)
+    except UploadRefused as err:
+        raise VideoRefused(str(err)) from err
+
+    video.processing_stamp = stamp
+    video.upload_state = UploadState.PENDING
+    video.upload_error_reason = ""
+    video.save(update_fields=["processing_stamp", "upload_state", "upload_error_reason"])
+    return answer
+
+
+@transaction.atomic
+def video_upload_ended(*, video_id, file_key: str) -> Video:
+    """Check the uploaded object, move the video to ``processing`` and launch after commit.
+
+    Idempotent: the same key again answers the current state and starts nothing, so one
+    upload gives one runner job tree whatever the client retries.
+    """
+    video = Video.objects.select_for_update().get(id=video_id)
+    stamp = video.processing_stamp
+    if stamp is None or file_key != video.source_key(stamp):
+        raise VideoRefused("This key is not the upload issued for this video.")
+    if video.upload_state != UploadState.PENDING:
+        return video  # already ended: processing, ready or error for this very stamp
+
+    storage = storages["videos"]
+    if not storage.exists(file_key):
+        raise VideoRefused("No uploaded file under this key.")
+    size = storage.size(file_key)
+    if not size:
+        raise VideoRefused("The uploaded file is empty.")
+
+    video.upload_state = UploadState.PROCESSING
+    video.upload_error_reason = ""
+    video.size = size
+    video.save(update_fields=["upload_state", "upload_error_reason", "size", "updated_on"])
+    transaction.on_commit(lambda: _enqueue_launch(video_id=video.id, stamp=stamp))
+    _notify_on_commit(video)
+    return video
+
+
+def _enqueue_launch(*, video_id, stamp: int) -> None:
+    from .tasks import video_launch_transcoding  # tasks import services: import late
+
+    video_launch_transcoding.delay(str(video_id), stamp)
+
+
+def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True) -> None:
+    """Create the runner job tree of one upload, or put the video in ``error`` with a reason.
+
+    ``SourceUnreadable`` (the object may not be visible yet) propagates for a retry unless this
+    is the ``final_attempt``; whatever else goes wrong ends in ``error``: a failed launch never
+    leaves a video ``processing`` forever.
+    """
+    try:
+        with transaction.atomic():
+            video = Video.objects.select_for_update().filter(id=video_id).first()
+            if not _is_processing(video, stamp) or video.launched_stamp == stamp:
+                logger.info("Launch of video %s stamp %s: nothing to do.", video_id, stamp)
+                return
+            source_key = video.source_key(stamp)
+            probe = transcoding_probe(source_key=source_key)
+            # Same transaction as our marker: both the job tree and launched_stamp, or neither.
+            transcoding_start(
+                source_key=source_key,
+                destination=video.output_prefix(stamp),
+                base_name=str(stamp),
+            )
+            video.launched_stamp = stamp
+            video.duration = _probed_duration(probe)
+            video.save(update_fields=["launched_stamp", "duration", "updated_on"])
+    except SourceRefused as err:
+        _video_fail(video_id=video_id, stamp=stamp, reason=str(err) or "source refused")
+    except SourceUnreadable:
+        if not final_attempt:
+            raise
+        _video_fail(video_id=video_id, stamp=stamp, reason=SOURCE_UNREADABLE)
+    except Exception:  # noqa: BLE001 - any other failure must still end in error
+        logger.exception("Launch of video %s stamp %s failed.", video_id, stamp)
+        _video_fail(video_id=video_id, stamp=stamp, reason="the transcoding could not be started")
+
+
+def _probed_duration(probe: dict) -> float | None:
+    try:
+        return float(probe["format"]["duration"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _is_processing(video: Video | None, stamp: int) -> bool:
+    return (
+        video is not None
+        and video.upload_state == UploadState.PROCESSING
+        and video.processing_stamp == int(stamp)
+    )
+
+
+@transaction.atomic
+def _video_fail(*, video_id, stamp: int, reason: str) -> bool:
+    """``processing`` → ``error`` for this stamp only; anything else is left alone."""
+    video = Video.objects.select_for_update().filter(id=video_id).first()
+    if not _is_processing(video, stamp):
+        return False
+    video.upload_state = UploadState.ERROR
+    video.upload_error_reason = reason[:1000]
+    video.save(update_fields=["upload_state", "upload_error_reason", "updated_on"])
+    logger.info("Video %s stamp %s: error (%s).", video_id, stamp, reason)
+    _notify_on_commit(video)
+    return True
+
+
+def video_transcoding_ended(*, outcome: TranscodingOutcome) -> None:
+    """The runners app's callback (``settings.RUNNERS_TRANSCODING_ENDED_CALLBACK``).
+
+    It may come more than once for one transcoding: only the first call for a ``processing``
+    video whose stamp matches changes anything. Never raises into the library.
+    """
+    try:
+        _video_transcoding_ended(outcome)
+    except Exception:  # noqa: BLE001 - never raise into the library (DESIGN §7.6)
+        logger.exception("Transcoding-ended callback failed for %s.", outcome.destination)
+
+
+def _video_transcoding_ended(outcome: TranscodingOutcome) -> None:
+    match = DESTINATION_RE.match(outcome.destination or "")
+    if not match or match["stamp"] != str(outcome.base_name):
+        logger.warning("Transcoding ended for an unknown destination %r.", outcome.destination)
+        return
+    video_id, stamp = match["video_id"], int(match["stamp"])
+
+    with transaction.atomic():
+        video = Video.objects.select_for_update().filter(id=video_id).first()
+        if not _is_processing(video, stamp):
+            logger.info("Transcoding of video %s stamp %s ended again: ignored.", video_id, stamp)
+            return
+        if outcome.succeeded:
+            missing = _missing_outputs(video, stamp, outcome.resolutions)
+            if missing:
+                acted = _video_fail(
+                    video_id=video_id,
+                    stamp=stamp,
+                    reason="renditions missing from storage: " + ", ".join(missing),
+                )
+            else:
+                _video_ready(video, stamp, outcome.resolutions)
+                acted = True
+        else:
+            acted = _video_fail(
+                video_id=video_id, stamp=stamp, reason=outcome.error or "transcoding failed"
+            )
+    if acted:
+        transaction.on_commit(lambda: _release_source(outcome.destination))
+
+
+def _missing_outputs(video: Video, stamp: int, resolutions) -> list[str]:
+    """Keys the ready version would serve but storage does not hold (never ready too early)."""
+    if not resolutions:
+        return ["every rendition"]
+    storage = storages["videos"]
+    keys = [video.master_playlist_key(stamp)]
+    for resolution in resolutions:
+        keys += [
+            video.rendition_playlist_key(stamp, resolution),
+            video.rendition_video_key(stamp, resolution),
+        ]
+    return [key.rsplit("/", 1)[-1] for key in keys if not storage.exists(key)]
+
+
+def _video_ready(video: Video, stamp: int, resolutions) -> None:
+    video.upload_state = UploadState.READY
+    video.upload_error_reason = ""
+    video.uploaded_on = Video.stamp_to_datetime(stamp)
+    video.resolutions = sorted({int(r) for r in resolutions})
+    video.transcode_pipeline = TranscodePipeline.PEERTUBE
+    video.storage_location = storage_location_of(storages["videos"])
+    video.full_clean()
+    video.save()
+    video_refresh_urls(video=video)
+    logger.info("Video %s stamp %s: ready %s.", video.id, stamp, video.resolutions)
+    _notify_on_commit(video)
+
+
+def _release_source(destination: str) -> None:
+    try:
+        transcoding_release_source(destination=destination)
+    except Exception:  # noqa: BLE001 - a leftover temp file is not worth an error
+        logger.exception("Could not release the source of %s.", destination)
+
+
+def storage_location_of(storage) -> str | None:
+    """SCALEWAY when new videos live in S3; null for the filesystem or memory storages."""
+    from storages.backends.s3 import S3Storage
+
+    return StorageLocation.SCALEWAY if isinstance(storage, S3Storage) else None
+
+
+def hls_cache_buster(resolutions) -> str:
+    """Changes when the rendition list changes, so players refetch the master playlist."""
+    rendition_list = ",".join(str(r) for r in sorted(resolutions))
+    return hashlib.sha256(rendition_list.encode()).hexdigest()[:12]
+
+
+def _with_cache_buster(url: str, resolutions) -> str:
+    # A presigned URL is signed over its query string: one more parameter would break it.
+    # Its signature already changes on each refresh, which busts caches the same way.
+    if "X-Amz-Signature=" in url or "Signature=" in url:
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}v={hls_cache_buster(resolutions)}"
+
+
+def video_refresh_urls(*, video: Video) -> Video:
+    """Rebuild and persist the urls of the active PeerTube version (also for backfills).
+
+    Shape of Marsha's ``urls``: ``manifests.hls``, ``mp4`` and ``thumbnails`` by resolution.
+    Every URL is ``storages["videos"].url(key)``, never hand-built.
+    """
+    stamp = video.active_stamp
+    if video.transcode_pipeline != TranscodePipeline.PEERTUBE or stamp is None:
+        raise ValidationError("Only a transcoded PeerTube version has URLs to refresh.")
+    storage = storages["videos"]
+    thumbnail_key = video.thumbnail_key(stamp)
+    thumbnail = storage.url(thumbnail_key) if storage.exists(thumbnail_key) else None
+    resolutions = video.resolutions
+    video.urls = {
+        "manifests": {
+            "hls": _with_cache_buster(
+                storage.url(video.master_playlist_key(stamp)), video.resolutions
+            )
+        },
+        "mp4": {str(r): storage.url(video.rendition_video_key(stamp, r)) for r in resolutions},
+        "thumbnails": {str(r): thumbnail for r in resolutions} if thumbnail else {},
+    }
+    video.save(update_fields=["urls", "updated_on"])
+    return video
+
+
+def _notify_on_commit(video: Video) -> None:
+    video_id, state, reason = video.id, video.upload_state, video.upload_error_reason
+    transaction.on_commit(
+        lambda: video_state_changed(
+            video_id=video_id, state=state, payload={"upload_error_reason": reason}
+        )
+    )

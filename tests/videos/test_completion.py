@@ -1,0 +1,224 @@
+"""The transcoding-ended callback acts once, builds URLs with the storage, never raises."""
+
+import logging
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from storages.backends.s3 import S3Storage
+
+from marsha_runner.runners.services import TranscodingOutcome
+from marsha_runner.videos import services
+from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
+from marsha_runner.websocket.notify import video_group_name
+from tests.factories import VideoFactory
+
+pytestmark = pytest.mark.django_db
+
+STAMP = 1767261600
+LADDER = [720, 240, 480, 360]
+
+
+def store_outputs(video, stamp=STAMP, resolutions=LADDER, thumbnail=True):
+    storage = storages["videos"]
+    storage.save(video.master_playlist_key(stamp), ContentFile(b"#EXTM3U\n"))
+    for res in resolutions:
+        storage.save(video.rendition_playlist_key(stamp, res), ContentFile(b"#EXTM3U\n"))
+        storage.save(video.rendition_video_key(stamp, res), ContentFile(b"mp4"))
+    if thumbnail:
+        storage.save(video.thumbnail_key(stamp), ContentFile(b"jpg"))
+
+
+def outcome_for(video, stamp=STAMP, resolutions=LADDER, succeeded=True, error=None):
+    dest = video.output_prefix(stamp)
+    return TranscodingOutcome(
+        destination=dest,
+        base_name=str(stamp),
+        succeeded=succeeded,
+        error=error,
+        resolutions=sorted(resolutions),
+        master_playlist_key=f"{dest}/master.m3u8" if succeeded else None,
+        video_keys={r: video.rendition_video_key(stamp, r) for r in resolutions},
+        playlist_keys={r: video.rendition_playlist_key(stamp, r) for r in resolutions},
+        thumbnail_key=video.thumbnail_key(stamp) if succeeded else None,
+    )
+
+
+def processing_video(stamp=STAMP, **kwargs):
+    return VideoFactory(
+        upload_state=UploadState.PROCESSING, processing_stamp=stamp, launched_stamp=stamp, **kwargs
+    )
+
+
+def test_success_makes_the_video_ready_with_storage_urls(django_capture_on_commit_callbacks):
+    video = processing_video()
+    store_outputs(video)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.video_transcoding_ended(outcome=outcome_for(video))
+
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.READY
+    assert video.upload_error_reason == ""
+    assert video.active_stamp == STAMP
+    assert video.uploaded_on == services.Video.stamp_to_datetime(STAMP)
+    assert video.resolutions == [240, 360, 480, 720]
+    assert video.transcode_pipeline == TranscodePipeline.PEERTUBE
+    assert video.storage_location is None  # memory storage: not a bucket
+    storage = storages["videos"]
+    buster = services.hls_cache_buster([240, 360, 480, 720])
+    ladder = video.resolutions
+    assert video.urls == {
+        "manifests": {"hls": f"{storage.url(video.master_playlist_key(STAMP))}?v={buster}"},
+        "mp4": {str(r): storage.url(video.rendition_video_key(STAMP, r)) for r in ladder},
+        "thumbnails": {str(r): storage.url(video.thumbnail_key(STAMP)) for r in ladder},
+    }
+
+
+def test_later_calls_change_nothing(django_capture_on_commit_callbacks, caplog):
+    video = processing_video()
+    store_outputs(video)
+    caplog.set_level(logging.INFO, logger="marsha_runner.videos.services")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.video_transcoding_ended(outcome=outcome_for(video))
+    video.refresh_from_db()
+    first = (video.updated_on, video.urls, video.resolutions)
+
+    # The runners app may call again, with a success or even a failure: nothing moves.
+    for outcome in (
+        outcome_for(video),
+        outcome_for(video, resolutions=[240]),
+        outcome_for(video, succeeded=False, error="late failure"),
+    ):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            services.video_transcoding_ended(outcome=outcome)
+        assert callbacks == []  # no release, no notification
+    video.refresh_from_db()
+    assert (video.updated_on, video.urls, video.resolutions) == first
+    assert video.upload_state == UploadState.READY
+    ready_logs = [r for r in caplog.records if ": ready " in r.getMessage()]
+    assert len(ready_logs) == 1
+
+
+def test_an_other_stamp_is_ignored():
+    video = processing_video(stamp=STAMP + 10)
+    store_outputs(video)
+    services.video_transcoding_ended(outcome=outcome_for(video, stamp=STAMP))
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.PROCESSING
+    assert video.uploaded_on is None
+
+
+def test_a_ready_video_keeps_its_version_until_the_new_one_completes():
+    video = processing_video(stamp=STAMP + 60)
+    video.upload_state = UploadState.READY
+    video.save()
+    services.video_transcoding_ended(outcome=outcome_for(video, stamp=STAMP + 60))
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.READY
+    assert video.uploaded_on is None  # not touched: the video was not processing
+
+
+def test_failure_sets_error_with_the_reason(django_capture_on_commit_callbacks):
+    video = processing_video()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.video_transcoding_ended(
+            outcome=outcome_for(video, succeeded=False, error="Transcoding errored: boom")
+        )
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.ERROR
+    assert video.upload_error_reason == "Transcoding errored: boom"
+    assert video.urls is None
+
+
+def test_success_with_a_rendition_missing_from_storage_is_an_error():
+    video = processing_video()
+    store_outputs(video, resolutions=[240, 360, 480])  # 720 never stored
+    services.video_transcoding_ended(outcome=outcome_for(video))
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.ERROR
+    assert f"{STAMP}-720" in video.upload_error_reason
+    assert video.resolutions == []
+
+
+def test_success_without_any_rendition_is_an_error():
+    video = processing_video()
+    services.video_transcoding_ended(outcome=outcome_for(video, resolutions=[]))
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.ERROR
+
+
+@pytest.mark.parametrize(
+    "destination, base_name",
+    [("garbage", "1"), ("vod/not-a-uuid/video/1", "1"), ("", ""), (None, None)],
+)
+def test_never_raises_on_a_strange_outcome(destination, base_name):
+    video = processing_video()
+    outcome = TranscodingOutcome(
+        destination=destination,
+        base_name=base_name,
+        succeeded=True,
+        error=None,
+        resolutions=[240],
+        master_playlist_key=None,
+        video_keys={},
+        playlist_keys={},
+        thumbnail_key=None,
+    )
+    services.video_transcoding_ended(outcome=outcome)  # must not raise
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.PROCESSING
+
+
+def test_unknown_video_is_ignored():
+    video = processing_video()
+    outcome = outcome_for(video)
+    video.delete()
+    services.video_transcoding_ended(outcome=outcome)  # must not raise
+
+
+def test_the_state_change_is_pushed_to_the_video_group(django_capture_on_commit_callbacks):
+    video = processing_video()
+    store_outputs(video)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(video_group_name(video.id), channel)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.video_transcoding_ended(outcome=outcome_for(video))
+    message = async_to_sync(layer.receive)(channel)
+    assert message["state"] == UploadState.READY
+    assert message["video"] == str(video.id)
+
+
+def test_cache_buster_changes_with_the_rendition_list():
+    assert services.hls_cache_buster([240, 720]) == services.hls_cache_buster([720, 240])
+    assert services.hls_cache_buster([240, 720]) != services.hls_cache_buster([240, 480, 720])
+
+
+def test_a_presigned_url_is_left_unsigned_by_the_buster():
+    signed = "https://s3.example/b/k?X-Amz-Algorithm=AWS4&X-Amz-Signature=abc"
+    assert services._with_cache_buster(signed, [240]) == signed
+    assert services._with_cache_buster("/v/master.m3u8", [240]).startswith("/v/master.m3u8?v=")
+
+
+def test_storage_location_is_scaleway_for_s3_only():
+    s3 = S3Storage(bucket_name="bucket", access_key="a", secret_key="b")  # no network used
+    assert services.storage_location_of(s3) == StorageLocation.SCALEWAY
+    assert services.storage_location_of(storages["videos"]) is None
+
+
+def test_refresh_urls_rebuilds_from_the_active_version():
+    video = VideoFactory(
+        upload_state=UploadState.READY,
+        uploaded_on=services.Video.stamp_to_datetime(STAMP),
+        transcode_pipeline=TranscodePipeline.PEERTUBE,
+        resolutions=[240, 480],
+        urls={"stale": True},
+    )
+    store_outputs(video, resolutions=[240, 480], thumbnail=False)
+    services.video_refresh_urls(video=video)
+    video.refresh_from_db()
+    assert set(video.urls) == {"manifests", "mp4", "thumbnails"}
+    assert set(video.urls["mp4"]) == {"240", "480"}
+    assert video.urls["thumbnails"] == {}  # no thumbnail stored: no dead link persisted
