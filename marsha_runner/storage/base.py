@@ -34,5 +34,6 @@ class UploadBackend:
     def validate(policy: UploadPolicy) -> None:
         if not policy.content_type.startswith(VIDEO_CONTENT_TYPE_PREFIX):
             raise UploadRefused(f"Content type must be video/*, not {policy.content_type!r}.")
-        if ".." in policy.key.split("/") or policy.key.startswith("/"):
+        key = policy.key
+        if not key or ".." in key.split("/") or key.startswith("/") or "\x00" in key:
             raise UploadRefused("Invalid storage key.")

@@ -139,6 +139,6 @@ def filesystem_upload(request):
         saved = storage.save(key, upload)
     except UploadRefused as err:
         return JsonResponse({"error": str(err)}, status=403)
-    except SuspiciousFileOperation:
+    except (SuspiciousFileOperation, ValueError):  # a key leaving the root, a NUL byte
         return JsonResponse({"error": "Invalid storage key."}, status=400)
     return HttpResponse(status=204, headers={"Location": storage.url(saved)})
