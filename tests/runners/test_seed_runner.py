@@ -184,3 +184,21 @@ def test_debug_off_command_runs_although_the_dev_token_check_fails(settings):
     settings.DEBUG = False
     values, _ = run_seed("--rotate", "--runner-name", settings.PEERTUBE_RUNNER_NAME)
     assert values["RUNNER_TOKEN"] != settings.PEERTUBE_RUNNER_TOKEN
+
+
+def test_the_runner_container_reads_the_seeded_identity(settings):
+    """docker-compose's runner reads the image's names; they must match what seed_runner seeds."""
+    values = {}
+    with open(settings.BASE_DIR / "env.d" / "peertube_runner") as env_file:
+        for line in env_file:
+            key, sep, value = line.strip().partition("=")
+            if sep and not key.startswith("#"):
+                values[key] = value
+    assert (
+        values["PEERTUBE_RUNNER_REGISTERED_INSTANCE_RUNNER_TOKEN"]
+        == values["PEERTUBE_RUNNER_TOKEN"]
+    )
+    assert (
+        values["PEERTUBE_RUNNER_REGISTERED_INSTANCE_RUNNER_NAME"] == values["PEERTUBE_RUNNER_NAME"]
+    )
+    assert values["PEERTUBE_RUNNER_TOKEN"] == settings.PEERTUBE_RUNNER_TOKEN
