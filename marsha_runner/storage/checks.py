@@ -14,7 +14,7 @@ def check_storage_backend(app_configs, **kwargs):
     path = getattr(settings, "STORAGE_BACKEND", "")
     try:
         backend = import_string(f"{path}.Backend")
-    except ImportError:
+    except (ImportError, ValueError):  # ValueError: an empty module name
         return [
             Error(
                 f"STORAGE_BACKEND {path!r} is not an upload strategy module.",
