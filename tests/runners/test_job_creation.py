@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import uuid
 
 import pytest
 from django_peertube_runner_connector.models import (
@@ -199,3 +200,162 @@ def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, 
     assert outcome.thumbnail_key == "vod/v8/video/7/thumbnail.jpg"
     services.transcoding_release_source(destination="vod/v8/video/7")
     assert not (videos_root / key).exists()
+
+
+# --- The job tree's life: failures, aborts, completion (through the hardened API) --------------
+
+JOBS = "/api/v1/runners/jobs"
+
+
+def _accept(client, job, token):
+    response = client.post(
+        f"{JOBS}/{job.uuid}/accept", {"runnerToken": token}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    return response.json()["job"]["jobToken"]
+
+
+def _send(client, job, call, token, job_token, **extra):
+    body = {"runnerToken": token, "jobToken": job_token, **extra}
+    return client.post(f"{JOBS}/{job.uuid}/{call}", body, content_type="application/json")
+
+
+def test_parent_failing_for_good_leaves_children_parent_errored(
+    client, settings, django_capture_on_commit_callbacks
+):
+    from tests.runners.factories import job_tree, runner_make
+
+    settings.TRANSCODING_RUNNER_MAX_FAILURE = 2
+    settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = "tests.runners.media.record_outcome"
+    OUTCOMES.clear()
+    token = runner_make("r1")
+    _, parent, children = job_tree(resolutions=(720, 480, 240))
+
+    job_token = _accept(client, parent, token)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _send(client, parent, "error", token, job_token, message="x").status_code == 204
+    parent.refresh_from_db()
+    assert (parent.state, parent.failures) == (RunnerJobState.PENDING, 1)
+    assert {c.state for c in RunnerJob.objects.filter(dependsOnRunnerJob=parent)} == {
+        RunnerJobState.WAITING_FOR_PARENT_JOB
+    }
+    assert OUTCOMES == []  # not over: the parent waits for another try
+
+    job_token = _accept(client, parent, token)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _send(client, parent, "error", token, job_token, message="bad").status_code == 204
+    parent.refresh_from_db()
+    assert (parent.state, parent.failures, parent.error) == (RunnerJobState.ERRORED, 2, "bad")
+    for child in children:
+        child.refresh_from_db()
+        assert child.state == RunnerJobState.PARENT_ERRORED
+    assert len(OUTCOMES) >= 1 and not OUTCOMES[-1].succeeded
+    assert "bad" in OUTCOMES[-1].error and OUTCOMES[-1].resolutions == []
+
+
+def test_abort_counts_toward_max_failures(client, settings):
+    from tests.runners.factories import job_tree, runner_make
+
+    settings.TRANSCODING_RUNNER_MAX_FAILURE = 2
+    token = runner_make("r2")
+    _, parent, children = job_tree()
+    job_token = _accept(client, parent, token)
+    assert _send(client, parent, "abort", token, job_token, reason="shutdown").status_code == 204
+    parent.refresh_from_db()
+    assert (parent.state, parent.failures, parent.processingJobToken) == (
+        RunnerJobState.PENDING,
+        1,
+        None,
+    )
+    job_token = _accept(client, parent, token)
+    assert _send(client, parent, "abort", token, job_token).status_code == 204
+    parent.refresh_from_db()
+    assert (parent.state, parent.failures) == (RunnerJobState.ERRORED, 2)
+    children[0].refresh_from_db()
+    assert children[0].state == RunnerJobState.PARENT_ERRORED
+
+
+def _hls_files(tmp_path, resolution=240, fps=30):
+    """A rendition as the runner sends it: <uuid>-<res>-fragmented.mp4 + byte-range playlist."""
+    src = tmp_path / "src.mp4"
+    if not src.exists():
+        from tests.runners.media import make_clip
+
+        make_clip(src, width=426, height=240, fps=fps, seconds=1)
+    stem = f"{uuid.uuid4()}-{resolution}"
+    segment = str(tmp_path / f"{stem}-fragmented.mp4")
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c:v", "libx264", "-c:a", "aac",
+         "-f", "hls", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+         "-hls_flags", "single_file", "-hls_segment_filename", segment,
+         str(tmp_path / f"{stem}.m3u8")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return tmp_path / f"{stem}-fragmented.mp4", tmp_path / f"{stem}.m3u8"
+
+
+def test_completion_failure_leaves_children_parent_errored(client, videos_root):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.runners.factories import job_tree, runner_make
+
+    token = runner_make("r3")
+    _, parent, children = job_tree()
+    job_token = _accept(client, parent, token)
+    data = {
+        "runnerToken": token,
+        "jobToken": job_token,
+        "payload[videoFile]": SimpleUploadedFile("x-720-fragmented.mp4", b"not an mp4"),
+        "payload[resolutionPlaylistFile]": SimpleUploadedFile("x-720.m3u8", b"#EXTM3U\n"),
+    }
+    assert client.post(f"{JOBS}/{parent.uuid}/success", data).status_code == 204
+    parent.refresh_from_db()
+    assert parent.state == RunnerJobState.ERRORED
+    assert parent.error.startswith("Completion failed")
+    children[0].refresh_from_db()
+    assert children[0].state == RunnerJobState.PARENT_ERRORED
+    assert not VideoFile.objects.filter(streamingPlaylist__isnull=False).exists()
+
+
+@pytest.mark.parametrize("strip", ["size", "profile", "both"])
+def test_probe_without_size_or_profile_keeps_the_rendition(
+    client, videos_root, tmp_path, monkeypatch, strip
+):
+    """Marsha #2761: a probe without format.size / profile used to lose the rendition."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.runners.factories import job_tree, runner_make
+
+    real = services._ffprobe
+
+    def stripped(url):
+        probe = real(url)
+        if strip in ("size", "both"):
+            probe["format"].pop("size", None)
+        if strip in ("profile", "both"):
+            for stream in probe["streams"]:
+                stream.pop("profile", None)
+        return probe
+
+    monkeypatch.setattr(services, "_ffprobe", stripped)
+    token = runner_make("r4")
+    video, parent, children = job_tree(resolutions=(240,))
+    mp4, m3u8 = _hls_files(tmp_path)
+    job_token = _accept(client, parent, token)
+    data = {
+        "runnerToken": token,
+        "jobToken": job_token,
+        "payload[videoFile]": SimpleUploadedFile(mp4.name, mp4.read_bytes()),
+        "payload[resolutionPlaylistFile]": SimpleUploadedFile(m3u8.name, m3u8.read_bytes()),
+    }
+    assert client.post(f"{JOBS}/{parent.uuid}/success", data).status_code == 204
+    parent.refresh_from_db()
+    assert parent.state == RunnerJobState.COMPLETED, parent.error
+    stored = VideoFile.objects.get(video=video, streamingPlaylist__isnull=False)
+    assert stored.filename == "vod/abc/video/1/1-240-fragmented.mp4"
+    assert stored.size == mp4.stat().st_size
+    playlist = (videos_root / "vod/abc/video/1/1-240.m3u8").read_text()
+    assert 'URI="1-240-fragmented.mp4"' in playlist and mp4.name not in playlist
+    master = (videos_root / "vod/abc/video/1/master.m3u8").read_text()
+    assert "RESOLUTION=426x240,FRAME-RATE=30" in master and "1-240.m3u8" in master
+    assert 'CODECS="avc1.64' in master
