@@ -1,4 +1,10 @@
-"""ASGI entry point: Django over HTTP, the library's socket.io server at exactly /socket.io/."""
+"""ASGI entry point: the library's socket.io server at exactly /socket.io/, the JWT-checked
+Channels websockets, and Django over HTTP.
+
+JWTAuthMiddleware is outermost: every websocket is checked unless its path is exactly
+``/socket.io/`` (``is_socketio_path``), and the same predicate is the only way into socket.io,
+where runners authenticate with their runner token.
+"""
 
 import os
 
@@ -11,13 +17,32 @@ django_application = get_asgi_application()
 import socketio  # noqa: E402
 
 from marsha_runner.runners.socket import sio  # noqa: E402
+from marsha_runner.websocket.middleware import (  # noqa: E402
+    SOCKETIO_PATH,
+    JWTAuthMiddleware,
+    is_socketio_path,
+)
+from marsha_runner.websocket.routing import websocket_router  # noqa: E402
 
-SOCKETIO_PATH = "/socket.io/"
+__all__ = ("SOCKETIO_PATH", "application")
+
 socketio_application = socketio.ASGIApp(sio, socketio_path="socket.io")
 
 
-async def application(scope, receive, send):
+async def _dispatch(scope, receive, send):
     """Route by exact path: only ``/socket.io/`` reaches socket.io."""
+    if is_socketio_path(scope):
+        return await socketio_application(scope, receive, send)
+    if scope["type"] == "websocket":
+        return await websocket_router(scope, receive, send)
+    return await django_application(scope, receive, send)
+
+
+_checked = JWTAuthMiddleware(_dispatch)
+
+
+async def application(scope, receive, send):
+    """Answer lifespan here (Django and socket.io have no startup work), route the rest."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -26,6 +51,4 @@ async def application(scope, receive, send):
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    if scope.get("path") == SOCKETIO_PATH:
-        return await socketio_application(scope, receive, send)
-    return await django_application(scope, receive, send)
+    return await _checked(scope, receive, send)
