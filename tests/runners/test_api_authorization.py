@@ -237,3 +237,37 @@ class TestDownload:
         response = post(client, self.url(world, video_uuid=uuid.uuid4()), body)
         assert_problem(response, 404, "runner_job_not_found")
         assert_problem(post(client, self.url(world, video_uuid="junk"), body), 404, "not_found")
+
+
+# --- socket.io: /runners refuses strangers -----------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("auth", [None, {}, {"runnerToken": ""}, {"runnerToken": "ptrt-nobody"}])
+def test_socket_refuses_missing_or_unknown_tokens(live_server_url, auth):
+    import socketio
+
+    sio = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        sio.connect(
+            live_server_url,
+            namespaces=["/runners"],
+            transports=["websocket"],
+            auth=auth,
+            wait_timeout=5,
+        )
+    assert not sio.connected
+
+
+@pytest.mark.e2e
+def test_socket_accepts_a_known_runner(live_server_url):
+    from tests.runner_client import RunnerClient
+
+    token = runner_make("socket-runner")
+    client = RunnerClient(live_server_url, token)
+    client.connect()
+    try:
+        assert client._sio.connected
+        assert "/runners" in client._sio.namespaces
+    finally:
+        client.disconnect()
