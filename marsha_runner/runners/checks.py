@@ -40,8 +40,7 @@ def check_transcoding_settings(app_configs, **kwargs):
     ]
 
 
-@register(deploy=True)
-@register()
+@register()  # runs under --deploy too; registering it twice would report it twice
 def check_dev_runner_tokens(app_configs, **kwargs):
     """The dev tokens of env.d/peertube_runner are public: never in production."""
     if settings.DEBUG:
