@@ -33,7 +33,7 @@ def make_audio_only(path: Path, *, seconds: float = 2) -> Path:
     return path
 
 
-def make_truncated(source: Path, path: Path, *, keep: int = 4096) -> Path:
-    """The first bytes of a real mp4 (the moov atom is at the start: faststart)."""
+def make_truncated(source: Path, path: Path, *, keep: int = 512) -> Path:
+    """The first bytes of a real mp4: cut inside its moov atom (at the start: faststart)."""
     path.write_bytes(source.read_bytes()[:keep])
     return path

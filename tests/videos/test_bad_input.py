@@ -1,0 +1,276 @@
+"""Bad input through the real API, the filesystem upload endpoint and the eager launch.
+
+Every case ends in a 4xx with a message or a video in ``error`` with a reason: never a 500
+(the test client re-raises server errors), never a file outside the storage root.
+"""
+
+import os
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django_peertube_runner_connector.models import RunnerJob
+from django_peertube_runner_connector.models import Video as TranscodedVideo
+from rest_framework.test import APIClient
+
+from marsha_runner.videos import tasks
+from marsha_runner.videos.constants import UploadState
+from marsha_runner.videos.models import Video
+from tests.factories import VideoFactory
+from tests.videos.media import make_audio_only, make_clip, make_truncated
+
+# Real commits: upload-ended launches on commit (eagerly), as in production.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.ffmpeg]
+
+
+@pytest.fixture
+def api():
+    user = User.objects.create_user("editor", password="editor-password-1")
+    user.user_permissions.add(
+        Permission.objects.get(codename="change_video", content_type__app_label="videos")
+    )
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def root(videos_root, tmp_path, settings):
+    """The storage root, plus a check that nothing lands outside it."""
+    settings.VIDEO_LAUNCH_RETRY_COUNTDOWNS = [0, 0, 0]
+
+    def outside():
+        return {
+            path
+            for path in tmp_path.rglob("*")
+            if path.is_file() and videos_root not in path.parents and "media" not in path.parts
+        }
+
+    before = outside()
+    yield videos_root
+    assert outside() == before, "a file was written outside the storage root"
+    assert {p.name for p in videos_root.iterdir()} <= {"tmp", "vod"}
+
+
+@pytest.fixture
+def media(tmp_path):
+    folder = tmp_path / "media"
+    folder.mkdir()
+    return folder
+
+
+def initiate(api, video, *, size, mimetype="video/mp4"):
+    response = api.post(
+        f"/api/videos/{video.id}/initiate-upload/",
+        {"filename": "upload.mp4", "mimetype": mimetype, "size": size},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def post_file(api, upload, path):
+    with open(path, "rb") as handle:
+        return api.post(upload["url"], {**upload["fields"], "file": handle}, format="multipart")
+
+
+def upload_ended(api, video, key):
+    return api.post(f"/api/videos/{video.id}/upload-ended/", {"file_key": key}, format="json")
+
+
+def upload_and_end(api, video, path):
+    upload = initiate(api, video, size=max(path.stat().st_size, 1))
+    assert post_file(api, upload, path).status_code == 204
+    return upload_ended(api, video, upload["fields"]["key"])
+
+
+def job_rows():
+    return RunnerJob.objects.count(), TranscodedVideo.objects.count()
+
+
+def assert_error_with_reason(response, video, fragment=""):
+    assert response.status_code == 200, response.content
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.ERROR
+    assert video.upload_error_reason
+    assert fragment in video.upload_error_reason
+    assert response.json()["upload_state"] == UploadState.ERROR
+    assert job_rows() == (0, 0)  # no orphan rows in the library's tables
+
+
+def test_zero_byte_file_is_refused(api, root, media):
+    video = VideoFactory()
+    empty = media / "empty.mp4"
+    empty.write_bytes(b"")
+    response = upload_and_end(api, video, empty)
+    assert response.status_code == 400
+    assert "empty" in response.json()["detail"]
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.PENDING
+
+
+def test_truncated_mp4_ends_in_error(api, root, media):
+    video = VideoFactory()
+    clip = make_clip(media / "clip.mp4", height=240, seconds=1)
+    response = upload_and_end(api, video, make_truncated(clip, media / "truncated.mp4"))
+    assert_error_with_reason(response, video)
+
+
+def test_text_file_named_mp4_ends_in_error(api, root, media):
+    video = VideoFactory()
+    text = media / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    response = upload_and_end(api, video, text)
+    assert_error_with_reason(response, video, "source unreadable")
+
+
+def test_audio_only_ends_in_error(api, root, media):
+    video = VideoFactory()
+    response = upload_and_end(api, video, make_audio_only(media / "audio.mp4"))
+    assert_error_with_reason(response, video, "no video stream")
+
+
+def test_oversize(api, root, media, settings):
+    settings.UPLOAD_MAX_SIZE = 2000
+    video = VideoFactory()
+    response = api.post(
+        f"/api/videos/{video.id}/initiate-upload/",
+        {"filename": "big.mp4", "mimetype": "video/mp4", "size": 2001},
+        format="json",
+    )
+    assert response.status_code == 400
+
+    # A client that lies about the size: the upload endpoint enforces the policy's cap.
+    upload = initiate(api, video, size=1000)
+    big = media / "big.mp4"
+    big.write_bytes(b"\0" * 5000)
+    assert post_file(api, upload, big).status_code == 413
+    assert not (root / upload["fields"]["key"]).exists()
+    assert upload_ended(api, video, upload["fields"]["key"]).status_code == 400
+
+
+def test_a_key_of_another_video_is_refused(api, root, media):
+    video, other = VideoFactory(), VideoFactory()
+    clip = make_clip(media / "clip.mp4", height=240, seconds=1)
+    other_upload = initiate(api, other, size=clip.stat().st_size)
+    assert post_file(api, other_upload, clip).status_code == 204
+    initiate(api, video, size=clip.stat().st_size)
+    response = upload_ended(api, video, other_upload["fields"]["key"])
+    assert response.status_code == 400
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.PENDING
+    assert job_rows() == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda key: f"{key}/../../../../escape",
+        lambda key: "../" * 8 + "etc/passwd",
+        lambda key: key.replace("/video/", "/video/../../"),
+        lambda key: "/" + key,
+        lambda key: key + "%2F..%2F..",
+    ],
+)
+def test_dot_dot_in_keys_is_refused(api, root, media, make_key):
+    video = VideoFactory()
+    clip = make_clip(media / "clip.mp4", height=240, seconds=1)
+    upload = initiate(api, video, size=clip.stat().st_size)
+    bad_key = make_key(upload["fields"]["key"])
+
+    # The upload endpoint: the signed policy names one key only.
+    with open(clip, "rb") as handle:
+        posted = api.post(
+            upload["url"], {**upload["fields"], "key": bad_key, "file": handle}, format="multipart"
+        )
+    assert posted.status_code in (400, 403)
+    # upload-ended: only the exact issued key.
+    assert upload_ended(api, video, bad_key).status_code == 400
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.PENDING
+
+
+def test_upload_ended_twice_starts_one_job_tree(api, root, media):
+    video = VideoFactory()
+    clip = make_clip(media / "clip.mp4", height=360, seconds=1)
+    upload = initiate(api, video, size=clip.stat().st_size)
+    assert post_file(api, upload, clip).status_code == 204
+
+    first = upload_ended(api, video, upload["fields"]["key"])
+    assert first.status_code == 200
+    assert first.json()["upload_state"] == UploadState.PROCESSING
+    rows = job_rows()
+    assert rows[0] >= 1 and rows[1] == 1
+
+    second = upload_ended(api, video, upload["fields"]["key"])
+    assert second.status_code == 200
+    assert second.json()["upload_state"] == UploadState.PROCESSING
+    assert job_rows() == rows
+
+    # A redelivered launch task (acks_late) creates no second tree either.
+    video.refresh_from_db()
+    tasks.video_launch_transcoding.apply(args=[str(video.id), video.processing_stamp])
+    assert job_rows() == rows
+
+
+def test_launch_with_a_vanished_source_retries_then_errors(api, root, media):
+    video = VideoFactory(upload_state=UploadState.PROCESSING, processing_stamp=1767261600)
+    result = tasks.video_launch_transcoding.apply(args=[str(video.id), 1767261600])
+    assert result.successful()
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.ERROR
+    assert video.upload_error_reason == "source unreadable"
+    assert job_rows() == (0, 0)
+
+
+def test_unknown_video_id(api, root):
+    missing = uuid.uuid4()
+    for path, body in (
+        (f"/api/videos/{missing}/", None),
+        (f"/api/videos/{missing}/upload-ended/", {"file_key": "x"}),
+        (
+            f"/api/videos/{missing}/initiate-upload/",
+            {"filename": "a.mp4", "mimetype": "video/mp4", "size": 1},
+        ),
+    ):
+        response = api.get(path) if body is None else api.post(path, body, format="json")
+        assert response.status_code == 404, path
+    assert not Video.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "endpoint, body",
+    [
+        ("initiate-upload/", {"filename": "a.mp4"}),
+        ("initiate-upload/", {"mimetype": "video/mp4", "size": 1}),
+        ("upload-ended/", {}),
+        ("upload-ended/", {"file_key": None}),
+        ("upload-ended/", {"file_key": ["a", "b"]}),
+        ("upload-ended/", {"file_key": "x" * 5000}),
+    ],
+)
+def test_missing_or_malformed_fields(api, root, endpoint, body):
+    video = VideoFactory()
+    response = api.post(f"/api/videos/{video.id}/{endpoint}", body, format="json")
+    assert response.status_code == 400
+    assert response.json()
+
+
+def test_malformed_json_is_a_400(api, root):
+    video = VideoFactory()
+    response = api.post(
+        f"/api/videos/{video.id}/upload-ended/", "{not json", content_type="application/json"
+    )
+    assert response.status_code == 400
+
+
+def test_upload_endpoint_without_a_policy_writes_nothing(api, root, media):
+    video = VideoFactory()
+    upload = initiate(api, video, size=10)
+    path = media / "x.mp4"
+    path.write_bytes(b"0123456789")
+    fields = {**upload["fields"], "policy": "forged"}
+    with open(path, "rb") as handle:
+        response = api.post(upload["url"], {**fields, "file": handle}, format="multipart")
+    assert response.status_code == 403
+    assert not os.path.exists(root / upload["fields"]["key"])
