@@ -202,3 +202,21 @@ def test_the_runner_container_reads_the_seeded_identity(settings):
         values["PEERTUBE_RUNNER_REGISTERED_INSTANCE_RUNNER_NAME"] == values["PEERTUBE_RUNNER_NAME"]
     )
     assert values["PEERTUBE_RUNNER_TOKEN"] == settings.PEERTUBE_RUNNER_TOKEN
+
+
+def test_rotate_replaces_every_registration_token_and_keeps_their_runners(client, settings):
+    run_seed()
+    run_seed("--registration-token", "ptrrt-second", "--runner-name", "b", "--runner-token", "t-b")
+    assert RunnerRegistrationToken.objects.count() == 2
+
+    new, _ = run_seed("--rotate")
+
+    assert list(RunnerRegistrationToken.objects.values_list("registrationToken", flat=True)) == [
+        new["REGISTRATION_TOKEN"]
+    ]
+    # The library cascades a deleted registration token to its runners: none was lost.
+    assert sorted(Runner.objects.values_list("name", "runnerToken")) == [
+        ("b", "t-b"),
+        (settings.PEERTUBE_RUNNER_NAME, settings.PEERTUBE_RUNNER_TOKEN),
+    ]
+    assert register(client, "ptrrt-second", "late").status_code == 404
