@@ -350,3 +350,33 @@ def test_genuine_socketio_runner_connects(live_server_url):
         assert client.connected and "/runners" in client.namespaces
     finally:
         client.disconnect()
+
+
+# --- The JWT never reaches the server log -----------------------------------------------------
+
+
+def test_uvicorn_handshake_log_has_no_jwt(live_server_url, video_path):
+    """uvicorn logs each websocket handshake with its query string: the token is redacted."""
+    import logging
+
+    records = []
+
+    class ListHandler(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    logger = logging.getLogger("uvicorn.error")
+    handler, level = ListHandler(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        token = str(AccessToken.for_user(make_user()))
+        assert outcome(ws_url(live_server_url, video_path, token)) == ("open", None)
+        assert outcome(ws_url(live_server_url, video_path, token + "x")) == ("close", 4003)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    handshakes = [r for r in records if "WebSocket /ws/videos/" in r]
+    assert len(handshakes) == 2, records
+    assert all("jwt=[redacted]" in r for r in handshakes), handshakes
+    assert not any(token in r for r in records)
