@@ -191,3 +191,15 @@ def live_server_url(transactional_db, settings):
     server.start()
     yield server.url
     server.stop()
+    release_server_connections()
+
+
+def release_server_connections():
+    """Close the pool the server's threads borrowed from, so the test database can be dropped."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    if hasattr(connection, "close_pool"):
+        connection.close()  # hand ours back first: closing the pool closes what it lent
+        connection.close_pool()

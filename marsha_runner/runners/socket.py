@@ -10,7 +10,8 @@ import logging
 import threading
 
 import socketio
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django_peertube_runner_connector.models import Runner
 from django_peertube_runner_connector.socket import sio
@@ -28,7 +29,11 @@ def _runner_name(token):
 async def connect(sid, environ, auth=None):
     _server_loop_remember()
     token = auth.get("runnerToken") if isinstance(auth, dict) else None
-    name = await sync_to_async(_runner_name)(token) if isinstance(token, str) and token else None
+    name = (
+        await database_sync_to_async(_runner_name)(token)
+        if isinstance(token, str) and token
+        else None
+    )
     if name is None:
         logger.info("Refused a runner socket %s: missing or unknown runner token.", sid)
         raise socketio.exceptions.ConnectionRefusedError("unknown_runner_token")
