@@ -23,6 +23,7 @@ from websockets.sync.client import connect
 
 from marsha_runner.websocket.middleware import is_socketio_path
 from marsha_runner.websocket.notify import video_state_changed
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -205,16 +206,29 @@ def test_superuser_is_permitted(live_server_url, video_path):
     assert outcome(ws_url(live_server_url, video_path, token)) == ("open", None)
 
 
-def test_notify_never_raises_without_listeners_or_layer(settings):
+def test_notify_never_raises_without_listeners_or_layer(settings, caplog):
     video_state_changed(video_id=uuid.uuid4(), state="ready")  # nobody in the group
+    assert not caplog.records
+    # A broken layer (Redis down, bad setting): logged, not raised. Changing the setting
+    # resets Channels' cached layers, and pytest-django's fixture restores it afterwards.
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "no.such.Layer"}}
-    from channels.layers import channel_layers
+    video_id = uuid.uuid4()
+    video_state_changed(video_id=video_id, state="ready")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Could not push the state of video {video_id}."
+    ]
 
-    channel_layers.backends.pop("default", None)
-    try:
-        video_state_changed(video_id=uuid.uuid4(), state="ready")  # logs, does not raise
-    finally:
-        channel_layers.backends.pop("default", None)
+
+@pytest.mark.redis
+def test_notify_never_raises_when_redis_is_unreachable(settings, caplog):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+        }
+    }
+    video_state_changed(video_id=uuid.uuid4(), state="error")
+    assert "Could not push the state" in caplog.text
 
 
 # --- Refusals: 4003 ---------------------------------------------------------------------------
