@@ -58,7 +58,20 @@ _redis_lock = threading.Lock()
 
 def _server_loop_remember():
     global _server_loop
-    _server_loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
+    if _server_loop is not None and _server_loop is not loop:
+        _pubsub_listener_restart()
+    _server_loop = loop
+
+
+def _pubsub_listener_restart():
+    """socket.io is served by a new event loop (a server restarted in this process, as the
+    tests do): the Redis listener task died with the old loop, so start one on this loop."""
+    manager = sio.manager
+    if getattr(manager, "write_only", True) or not hasattr(manager, "_thread"):
+        return
+    manager.connected = False
+    manager.thread = sio.start_background_task(manager._thread)
 
 
 def _redis_manager(url):
