@@ -376,7 +376,10 @@ def transcoding_start(*, source_key: str, destination: str, base_name: str) -> s
     try:
         size = int(probe["format"]["size"])
     except (KeyError, TypeError, ValueError):
-        size = video_storage.size(source_key)
+        try:
+            size = video_storage.size(source_key)
+        except Exception as err:  # noqa: BLE001  (not visible in storage yet)
+            raise SourceUnreadable(f"No size for the source: {type(err).__name__}") from err
 
     thumbnail_key = _thumbnail_make(
         url=video_storage.url(source_key), key=f"{destination}/thumbnail.jpg"
