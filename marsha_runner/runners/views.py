@@ -102,6 +102,8 @@ class RunnerApiMixin:
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []
+    # PeerTube's runner protocol, documented upstream; kept out of our OpenAPI schema.
+    schema = None
 
     def get_exception_handler(self):
         return runner_exception_handler
