@@ -32,12 +32,19 @@ def _ladder(video_uuid):
     )
 
 
-def test_720p_30fps_every_rendition_keeps_30fps(videos_root, django_capture_on_commit_callbacks):
+def test_720p_30fps_every_rendition_keeps_30fps(
+    videos_root, django_capture_on_commit_callbacks, monkeypatch
+):
+    from marsha_runner.runners import handlers
+
+    pings = []
+    monkeypatch.setattr(handlers, "runners_ping", lambda: pings.append(1))
     key = store_clip(videos_root, "tmp/v1/video/100", width=1280, height=720, fps=30)
     with django_capture_on_commit_callbacks() as callbacks:
         video_uuid = services.transcoding_start(
             source_key=key, destination="vod/v1/video/100", base_name="100"
         )
+        assert pings == []  # never before the commit: the runner would find nothing
     assert _ladder(video_uuid) == [
         (240, 30, RunnerJobState.WAITING_FOR_PARENT_JOB, True),
         (360, 30, RunnerJobState.WAITING_FOR_PARENT_JOB, True),
@@ -51,7 +58,9 @@ def test_720p_30fps_every_rendition_keeps_30fps(videos_root, django_capture_on_c
     source = VideoFile.objects.get(video=video)
     assert (source.filename, source.extname, source.resolution) == (key, "", 720)
     assert VideoJobInfo.objects.get(video=video).pendingTranscode == 4
-    assert len(callbacks) == 1  # the ping, after commit only
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert pings == [1]  # one ping, on commit
 
 
 def test_1080p_50fps_keeps_50_where_the_rules_allow(videos_root):
