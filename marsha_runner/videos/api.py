@@ -1,6 +1,5 @@
 """Upload API: thin classes that validate, call one service and shape the answer."""
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -63,6 +62,16 @@ class VideoApiBase(APIView):
         except Video.DoesNotExist as err:
             raise NotFound("No such video.") from err
 
+    def call_service(self, service, *, request, video_id):
+        """Validate the body, check the video exists, call the service; refusals are 400."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        video = self.get_video(video_id)
+        try:
+            return service(video_id=video.id, **serializer.validated_data)
+        except services.VideoRefused as err:
+            raise ValidationError({err.field: str(err)}) from err
+
 
 class VideoCreateApi(VideoApiBase):
     @extend_schema_serializer(component_name="VideoCreateInput")
@@ -92,15 +101,9 @@ class VideoInitiateUploadApi(VideoApiBase):
 
     @extend_schema(request=InputSerializer, responses={200: UploadOutputSerializer})
     def post(self, request, video_id):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        video = self.get_video(video_id)
-        if serializer.validated_data["size"] > settings.UPLOAD_MAX_SIZE:
-            raise ValidationError({"size": f"At most {settings.UPLOAD_MAX_SIZE} bytes."})
-        try:
-            answer = services.video_initiate_upload(video_id=video.id, **serializer.validated_data)
-        except services.VideoRefused as err:
-            raise ValidationError({"detail": str(err)}) from err
+        answer = self.call_service(
+            services.video_initiate_upload, request=request, video_id=video_id
+        )
         return Response({**answer, "url": request.build_absolute_uri(answer["url"])})
 
 
@@ -111,13 +114,7 @@ class VideoUploadEndedApi(VideoApiBase):
 
     @extend_schema(request=InputSerializer, responses={200: VideoOutputSerializer})
     def post(self, request, video_id):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        video = self.get_video(video_id)
-        try:
-            video = services.video_upload_ended(video_id=video.id, **serializer.validated_data)
-        except services.VideoRefused as err:
-            raise ValidationError({"detail": str(err)}) from err
+        video = self.call_service(services.video_upload_ended, request=request, video_id=video_id)
         # Eager mode has already run the launch on commit: answer the state it left.
         video.refresh_from_db()
         return Response(VideoOutputSerializer(video).data)

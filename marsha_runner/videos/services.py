@@ -36,7 +36,14 @@ DESTINATION_RE = re.compile(r"^vod/(?P<video_id>[0-9a-f-]{36})/video/(?P<stamp>\
 
 
 class VideoRefused(ValueError):
-    """A client request this video cannot accept now; the message says why (a 4xx)."""
+    """A client request this video cannot accept now; the message says why (a 4xx).
+
+    ``field`` names the input at fault, so an API can point at it.
+    """
+
+    def __init__(self, message: str, *, field: str = "detail"):
+        super().__init__(message)
+        self.field = field
 
 
 def video_create(*, title: str) -> Video:
@@ -62,11 +69,15 @@ def video_initiate_upload(*, video_id, filename: str, mimetype: str, size: int) 
     """
     video = Video.objects.select_for_update().get(id=video_id)
     if not mimetype.startswith("video/"):
-        raise VideoRefused(f"The file must be a video (video/*), not {mimetype!r}.")
+        raise VideoRefused(
+            f"The file must be a video (video/*), not {mimetype!r}.", field="mimetype"
+        )
     if size > settings.UPLOAD_MAX_SIZE:
-        raise VideoRefused(f"The file is larger than {settings.UPLOAD_MAX_SIZE} bytes.")
+        raise VideoRefused(
+            f"The file is larger than {settings.UPLOAD_MAX_SIZE} bytes.", field="size"
+        )
     if size <= 0:
-        raise VideoRefused("The file is empty.")
+        raise VideoRefused("The file is empty.", field="size")
     if video.upload_state == UploadState.PROCESSING:
         raise VideoRefused("This video is being transcoded: wait until it is ready or errored.")
 
