@@ -20,6 +20,7 @@ RUN pip install -r requirements.lock
 
 COPY . .
 RUN pip install --no-deps -e . \
+    && MARSHA_RUNNER_ENV_FILE=env.d/development python manage.py collectstatic --noinput -v 0 \
     && useradd --uid 1000 --create-home app \
     && mkdir -p /app/data/videos /app/staticfiles \
     && chown -R app:app /app/data /app/staticfiles
