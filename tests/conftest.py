@@ -27,6 +27,13 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def url_answers(variable: str, default_port: int) -> bool:
+    """Whether the service named by the URL in ``variable`` accepts connections."""
+    url = os.environ.get(variable, "")
+    parsed = urlparse(url)
+    return bool(url) and port_open(parsed.hostname or "127.0.0.1", parsed.port or default_port)
+
+
 @pytest.fixture(autouse=True)
 def _service_marks(request, settings):
     """Turn the service marks into real requirements."""
@@ -37,17 +44,12 @@ def _service_marks(request, settings):
             "needs PostgreSQL: set DATABASE_URL=postgres://…",
         )
     if "redis" in marks:
-        url = os.environ.get("REDIS_URL", "")
-        parsed = urlparse(url)
         require(
-            bool(url) and port_open(parsed.hostname or "127.0.0.1", parsed.port or 6379),
-            "needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0",
+            url_answers("REDIS_URL", 6379), "needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0"
         )
     if "s3" in marks:
-        endpoint = os.environ.get("S3_TEST_ENDPOINT", "")
-        parsed = urlparse(endpoint)
         require(
-            bool(endpoint) and port_open(parsed.hostname or "127.0.0.1", parsed.port or 80),
+            url_answers("S3_TEST_ENDPOINT", 80),
             "needs SeaweedFS: set S3_TEST_ENDPOINT (started by .ci/run)",
         )
     if "ffmpeg" in marks:

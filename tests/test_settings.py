@@ -117,13 +117,13 @@ def test_test_env(tmp_path):
     assert loaded["EAGER"] is True
 
 
-@pytest.mark.ffmpeg
-def test_production_check_deploy_clean(tmp_path):
-    env_file = fill_production(tmp_path, database_port=closed_port())
+def check_deploy(env_file, tmp_path):
+    """``check --deploy`` failing on warnings too.
 
-    # Without the pool, the dev-token check finds no database at once (the pool would wait
-    # its 10 s timeout first); it must then report nothing rather than crash.
-    result = manage(
+    Without the pool, the dev-token check finds no database at once (the pool would wait
+    its timeout first); it must then report nothing rather than crash.
+    """
+    return manage(
         env_file,
         "check",
         "--deploy",
@@ -132,6 +132,13 @@ def test_production_check_deploy_clean(tmp_path):
         cwd=tmp_path,
         DATABASE_POOL="False",
     )
+
+
+@pytest.mark.ffmpeg
+def test_production_check_deploy_clean(tmp_path):
+    env_file = fill_production(tmp_path, database_port=closed_port())
+
+    result = check_deploy(env_file, tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
@@ -158,15 +165,7 @@ def test_production_unfilled_secret_key_is_caught(tmp_path):
     )
     env_file.write_text(text)
 
-    result = manage(
-        env_file,
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        cwd=tmp_path,
-        DATABASE_POOL="False",
-    )
+    result = check_deploy(env_file, tmp_path)
 
     assert result.returncode != 0
     assert "security.W009" in result.stdout + result.stderr
