@@ -6,6 +6,7 @@ searched or put in a form; runners and tokens are created by ``seed_runner`` or 
 """
 
 from django.contrib import admin
+from django.db.models import Count
 from django_peertube_runner_connector import admin as _library_admin  # noqa: F401 (registers first)
 from django_peertube_runner_connector.models import (
     Runner,
@@ -58,9 +59,13 @@ class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
     def masked_token(self, obj):
         return mask_token(obj.registrationToken)
 
-    @admin.display(description="runners")
+    def get_queryset(self, request):
+        # One query for the whole list, not one count per row.
+        return super().get_queryset(request).annotate(runners=Count("runner"))
+
+    @admin.display(description="runners", ordering="runners")
     def runner_count(self, obj):
-        return obj.runner_set.count()
+        return obj.runners
 
 
 @admin.register(Runner)

@@ -24,6 +24,10 @@ from django_peertube_runner_connector.models import (
     VideoStreamingPlaylist,
 )
 from django_peertube_runner_connector.storage import video_storage
+from django_peertube_runner_connector.utils.ffprobe import (
+    build_file_metadata,
+    get_video_stream_fps,
+)
 from django_peertube_runner_connector.utils.files import (
     generate_hls_video_filename,
     get_hls_resolution_playlist_filename,
@@ -37,6 +41,8 @@ from django_peertube_runner_connector.utils.transcoding.codecs import (
     get_audio_stream_codec,
     get_video_stream_codec,
 )
+
+from marsha_runner.storage import storage_replace
 
 from .callbacks import transcoding_ended_notify
 from .socket import runners_ping
@@ -79,16 +85,6 @@ def probe_normalized(*, key: str) -> dict:
     return probe
 
 
-def _storage_replace(key: str, content) -> str:
-    """Save ``content`` at exactly ``key`` (a storage would otherwise pick a new name)."""
-    if video_storage.exists(key):
-        video_storage.delete(key)
-    saved = video_storage.save(key, content)
-    if saved != key:
-        raise RuntimeError(f"Storage saved {saved!r} instead of {key!r}.")
-    return saved
-
-
 def master_playlist_write(*, video: Video, playlist: VideoStreamingPlaylist) -> str | None:
     """Write ``master.m3u8`` from the stored renditions (BANDWIDTH, RESOLUTION, FRAME-RATE,
     CODECS), from the metadata saved at completion rather than re-probing every file."""
@@ -112,7 +108,9 @@ def master_playlist_write(*, video: Video, playlist: VideoStreamingPlaylist) -> 
         line += f',CODECS="{",".join(filter(None, codecs))}"'
         lines += [line, get_hls_resolution_playlist_filename(os.path.basename(file.filename))]
     key = get_video_directory(video, "master.m3u8")
-    _storage_replace(key, ContentFile(("\n".join(lines) + "\n").encode(), name="master.m3u8"))
+    storage_replace(
+        video_storage, key, ContentFile(("\n".join(lines) + "\n").encode(), name="master.m3u8")
+    )
     if playlist.playlistFilename != key:
         playlist.playlistFilename = key
         playlist.save(update_fields=["playlistFilename", "updatedAt"])
@@ -196,18 +194,15 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         )
         playlist_key = get_hls_resolution_playlist_filename(video_key)
 
-        _storage_replace(video_key, result_payload["video_file"])
+        storage_replace(video_storage, video_key, result_payload["video_file"])
         raw = result_payload["resolution_playlist_file"].read()
         text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
         text = FRAGMENTED_MP4_RE.sub(os.path.basename(video_key), text)
-        _storage_replace(playlist_key, ContentFile(text.encode(), name="playlist.m3u8"))
-
-        probe = probe_normalized(key=video_key)
-        from django_peertube_runner_connector.utils.ffprobe import (
-            build_file_metadata,
-            get_video_stream_fps,
+        storage_replace(
+            video_storage, playlist_key, ContentFile(text.encode(), name="playlist.m3u8")
         )
 
+        probe = probe_normalized(key=video_key)
         playlist, _ = VideoStreamingPlaylist.objects.get_or_create(video=video)
         VideoFile.objects.filter(video=video, filename=video_key).delete()
         VideoFile.objects.create(

@@ -326,6 +326,8 @@ def _thumbnail_make(*, url: str, key: str) -> str | None:
     from django.core.files import File
     from django_peertube_runner_connector.storage import video_storage
 
+    from marsha_runner.storage import storage_replace
+
     with tempfile.TemporaryDirectory() as tmp:
         output = f"{tmp}/thumbnail.jpg"
         args = ["ffmpeg", "-v", "error", "-y", "-i", url, "-frames:v", "1", "-q:v", "3", output]
@@ -336,17 +338,18 @@ def _thumbnail_make(*, url: str, key: str) -> str | None:
         if done is None or done.returncode != 0:
             logger.warning("No thumbnail could be made for %s.", key)
             return None
-        if video_storage.exists(key):
-            video_storage.delete(key)
         with open(output, "rb") as handle:
-            return video_storage.save(key, File(handle, name="thumbnail.jpg"))
+            return storage_replace(video_storage, key, File(handle, name="thumbnail.jpg"))
 
 
-def transcoding_start(*, source_key: str, destination: str, base_name: str) -> str:
+def transcoding_start(
+    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
+) -> str:
     """Create, in ONE transaction, the library's transcoded Video (directory=destination,
     baseFilename=base_name), its source VideoFile, thumbnail (destination/thumbnail.jpg) and the
     HLS runner job tree; ping runners only on commit. Raises SourceUnreadable / SourceRefused
     (no video stream, unreadable, zero duration...). Returns the transcoded video's uuid (str).
+    ``probe``: the ``transcoding_probe`` a caller already made, so the source is read once.
     """
     from django_peertube_runner_connector.models import Video, VideoFile
     from django_peertube_runner_connector.storage import video_storage
@@ -358,7 +361,8 @@ def transcoding_start(*, source_key: str, destination: str, base_name: str) -> s
 
     from .handlers import HLSTranscodingJobHandler
 
-    probe = transcoding_probe(source_key=source_key)
+    if probe is None:
+        probe = transcoding_probe(source_key=source_key)
     stream = _video_stream(probe)
     if stream is None:
         raise SourceRefused("The file has no video stream.")

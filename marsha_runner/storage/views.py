@@ -110,7 +110,7 @@ def filesystem_upload(request):
     Mirrors what S3 does with a presigned POST: checks the signed policy, the key, the size
     cap and the content type, then streams the file into video storage.
     """
-    from . import video_storage
+    from . import storage_replace, video_storage
 
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -134,9 +134,7 @@ def filesystem_upload(request):
         if not content_type.startswith(VIDEO_CONTENT_TYPE_PREFIX):
             raise UploadRefused("Content type must be video/*.")
         storage = video_storage()
-        if storage.exists(key):
-            storage.delete(key)
-        saved = storage.save(key, upload)
+        saved = storage_replace(storage, key, upload)
     except UploadRefused as err:
         return JsonResponse({"error": str(err)}, status=403)
     except (SuspiciousFileOperation, ValueError):  # a key leaving the root, a NUL byte

@@ -156,6 +156,7 @@ def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True
                 source_key=source_key,
                 destination=video.output_prefix(stamp),
                 base_name=str(stamp),
+                probe=probe,
             )
             video.launched_stamp = stamp
             video.duration = _probed_duration(probe)
@@ -315,9 +316,7 @@ def video_refresh_urls(*, video: Video) -> Video:
     resolutions = video.resolutions
     video.urls = {
         "manifests": {
-            "hls": _with_cache_buster(
-                storage.url(video.master_playlist_key(stamp)), video.resolutions
-            )
+            "hls": _with_cache_buster(storage.url(video.master_playlist_key(stamp)), resolutions)
         },
         "mp4": {str(r): storage.url(video.rendition_video_key(stamp, r)) for r in resolutions},
         "thumbnails": {str(r): thumbnail for r in resolutions} if thumbnail else {},
