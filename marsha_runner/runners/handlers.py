@@ -45,6 +45,7 @@ from django_peertube_runner_connector.utils.transcoding.codecs import (
 from marsha_runner.storage import storage_replace
 
 from .callbacks import transcoding_ended_notify
+from .selectors import runner_job_video_uuid
 from .socket import runners_ping
 
 logger = logging.getLogger(__name__)
@@ -58,10 +59,6 @@ FAILED_STATES = (RunnerJobState.ERRORED, RunnerJobState.PARENT_ERRORED)
 
 def _ping_on_commit():
     transaction.on_commit(runners_ping)
-
-
-def _video_uuid(runner_job):
-    return (runner_job.privatePayload or {}).get("videoUUID")
 
 
 def probe_normalized(*, key: str) -> dict:
@@ -176,14 +173,14 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
                 _ping_on_commit()
         else:
             self._children_parent_errored(runner_job)
-        transcoding_ended_notify(video_uuid=_video_uuid(runner_job))
+        transcoding_ended_notify(video_uuid=runner_job_video_uuid(runner_job))
 
     def specific_complete(self, runner_job: RunnerJob, result_payload):
         """Store the rendition under our names, then rewrite the master playlist.
 
         The video row is locked so two renditions completing at once both end up in it.
         """
-        video_uuid = _video_uuid(runner_job)
+        video_uuid = runner_job_video_uuid(runner_job)
         video = Video.objects.select_for_update().filter(uuid=video_uuid).first()
         if video is None:
             logger.info("Video %s is gone; dropping the rendition.", video_uuid)
@@ -255,7 +252,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
             runner_job.error = message
             runner_job.set_to_error_or_cancel(next_state)
             self._children_parent_errored(runner_job)
-        transcoding_ended_notify(video_uuid=_video_uuid(runner_job))
+        transcoding_ended_notify(video_uuid=runner_job_video_uuid(runner_job))
 
     def abort(self, runner_job: RunnerJob):
         """Back to pending for another runner, unless it failed too often (counted)."""

@@ -11,6 +11,11 @@ ACTIVE_STATES = (
 )
 
 
+def runner_job_video_uuid(runner_job: RunnerJob) -> str | None:
+    """The transcoded video a job belongs to (the library keeps it in its private payload)."""
+    return (runner_job.privatePayload or {}).get("videoUUID")
+
+
 def runner_jobs_of_video(*, video_uuid):
     """Jobs of one transcoded video (the library links them by privatePayload.videoUUID)."""
     return RunnerJob.objects.filter(privatePayload__videoUUID=str(video_uuid))

@@ -35,7 +35,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .handlers import runner_job_handler
-from .selectors import runner_jobs_available
+from .selectors import runner_job_video_uuid, runner_jobs_available
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class HardenedRunnerJobViewSet(RunnerApiMixin, RunnerJobViewSet):
         video_id = _uuid(video_id, what="video")
         with transaction.atomic():
             runner, job = self._job_of_runner(request, job_id)
-        if (job.privatePayload or {}).get("videoUUID") != video_id:
+        if runner_job_video_uuid(job) != video_id:
             raise RunnerProblem(404, "runner_job_not_found", "This job is not of this video.")
         source = (
             VideoFile.objects.filter(video__uuid=video_id, streamingPlaylist__isnull=True)
