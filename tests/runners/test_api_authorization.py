@@ -261,7 +261,7 @@ def test_socket_refuses_missing_or_unknown_tokens(live_server_url, auth):
 
 @pytest.mark.e2e
 def test_socket_accepts_a_known_runner(live_server_url):
-    from tests.runner_client import RunnerClient
+    from marsha_runner.devrunner.client import RunnerClient
 
     token = runner_make("socket-runner")
     client = RunnerClient(live_server_url, token)

@@ -156,8 +156,8 @@ def test_failure_midway_leaves_no_rows(videos_root, monkeypatch):
 @pytest.mark.e2e
 def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, settings):
     """Job tree → runner client over uvicorn + socket.io → stored renditions, one outcome."""
+    from marsha_runner.devrunner.client import RunnerClient
     from marsha_runner.runners.services import runner_seed
-    from tests.runner_client import RunnerClient
 
     settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = "tests.runners.media.record_outcome"
     settings.TRANSCODING_RESOLUTIONS_480P = False

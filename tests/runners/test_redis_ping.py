@@ -114,7 +114,7 @@ with transaction.atomic():
 
 @pytest.mark.e2e
 def test_job_created_in_another_process_reaches_runners_of_both(two_web_processes, redis_url):
-    from tests.runner_client import RunnerClient
+    from marsha_runner.devrunner.client import RunnerClient
 
     token = runner_make("redis-runner")
     first = RunnerClient(two_web_processes[0], token)

@@ -17,10 +17,10 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.files.storage import storages
 
+from marsha_runner.devrunner.client import RunnerClient
 from marsha_runner.runners.services import runner_seed
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
 from marsha_runner.videos.models import Video
-from tests.runner_client import RunnerClient
 from tests.videos.media import make_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg]
