@@ -13,53 +13,11 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
-from django_peertube_runner_connector.models import (
-    RunnerJobState,
-    Video,
-    VideoFile,
-)
-from django_peertube_runner_connector.utils.files import get_hls_resolution_playlist_filename
+from django_peertube_runner_connector.models import Video
 
-from .selectors import ACTIVE_STATES, runner_jobs_of_video
-from .services import TranscodingOutcome
+from .outcome import transcoding_outcome
 
 logger = logging.getLogger(__name__)
-
-
-def transcoding_outcome(*, video: Video) -> TranscodingOutcome | None:
-    """The outcome of ``video``'s transcoding, or None while a job is still active."""
-    jobs = list(runner_jobs_of_video(video_uuid=video.uuid).values("state", "error", "payload"))
-    if not jobs or any(job["state"] in ACTIVE_STATES for job in jobs):
-        return None
-    files = VideoFile.objects.filter(video=video, streamingPlaylist__isnull=False)
-    video_keys = {f.resolution: f.filename for f in files}
-    playlist_keys = {r: get_hls_resolution_playlist_filename(k) for r, k in video_keys.items()}
-    error = None
-    failed = [job for job in jobs if job["state"] != RunnerJobState.COMPLETED]
-    if failed:
-        reasons = [job["error"] for job in failed if job["error"]]
-        label = RunnerJobState(failed[0]["state"]).label.lower()
-        error = f"Transcoding {label}: {reasons[0]}" if reasons else f"Transcoding {label}."
-    else:
-        expected = {job["payload"]["output"]["resolution"] for job in jobs}
-        missing = sorted(expected - set(video_keys))
-        if missing:
-            error = f"Renditions missing from storage: {missing}."
-    playlist = getattr(video, "streamingPlaylist", None) if video_keys else None
-    master = None
-    if playlist is not None:
-        master = playlist.playlistFilename or f"{video.directory}/master.m3u8"
-    return TranscodingOutcome(
-        destination=video.directory,
-        base_name=video.baseFilename or "",
-        succeeded=error is None,
-        error=error,
-        resolutions=sorted(video_keys),
-        master_playlist_key=master,
-        video_keys=dict(sorted(video_keys.items())),
-        playlist_keys=dict(sorted(playlist_keys.items())),
-        thumbnail_key=video.thumbnailFilename or None,
-    )
 
 
 def _host_notify(video_uuid) -> None:

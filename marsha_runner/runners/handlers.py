@@ -45,6 +45,7 @@ from django_peertube_runner_connector.utils.transcoding.codecs import (
 from marsha_runner.storage import storage_replace
 
 from .callbacks import transcoding_ended_notify
+from .probe import probe_duration, probe_stored
 from .selectors import runner_job_video_uuid
 from .socket import runners_ping
 
@@ -62,19 +63,10 @@ def _ping_on_commit():
 
 
 def probe_normalized(*, key: str) -> dict:
-    """ffprobe of a stored object, with the fields the library indexes blindly filled in.
-
-    ``format.size`` from the storage when ffprobe omits it (fMP4 over HTTP), ``profile`` and
-    ``level`` of the video stream defaulted (DESIGN §7.8), so no KeyError loses a rendition.
-    """
-    from .services import _ffprobe
-
-    probe = _ffprobe(video_storage.url(key))
-    fmt = probe.setdefault("format", {})
-    if not str(fmt.get("size") or "").isdigit():
-        fmt["size"] = str(video_storage.size(key))
-    fmt.setdefault("filename", key)
-    for stream in probe.setdefault("streams", []):
+    """``probe_stored`` with the fields the library's codec helper indexes blindly defaulted
+    (DESIGN §7.8), so no KeyError loses a rendition."""
+    probe = probe_stored(key=key)
+    for stream in probe["streams"]:
         if stream.get("codec_type") == "video":
             stream.setdefault("profile", "High")
             stream.setdefault("level", 31)
@@ -213,10 +205,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
             metadata=build_file_metadata(probe),
         )
         if not video.duration:
-            try:
-                video.duration = round(float(probe["format"].get("duration") or 0)) or None
-            except (TypeError, ValueError):
-                video.duration = None
+            video.duration = round(probe_duration(probe) or 0) or None
             video.save(update_fields=["duration", "updatedAt"])
         master_playlist_write(video=video, playlist=playlist)
         # The library's bookkeeping (pendingTranscode, video state, its callback → our adapter).

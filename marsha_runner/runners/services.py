@@ -10,6 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_peertube_runner_connector.models import Runner, RunnerRegistrationToken
 
+from .outcome import TranscodingOutcome, transcoding_outcome
+from .probe import ProbeFailed, ffprobe, probe_duration, probe_video_stream
+
 logger = logging.getLogger(__name__)
 
 
@@ -207,51 +210,15 @@ def runner_seed_rotate(*, runner_name: str | None = None, dry_run: bool = False)
 # one transaction, every rendition keeps the source fps within the library's rules, an input
 # under the lowest enabled resolution still gives one rendition, runners pinged on commit.
 
-PROBE_TIMEOUT = 120
 THUMBNAIL_TIMEOUT = 300
 
 
-class SourceUnreadable(Exception):
+class SourceUnreadable(ProbeFailed):
     """ffprobe could not read the source (maybe not uploaded/visible yet): retry later."""
 
 
 class SourceRefused(Exception):
     """The source cannot be transcoded; str(err) is a human reason stored on the video."""
-
-
-@dataclass(frozen=True)
-class TranscodingOutcome:
-    """What a finished transcoding left in storage, as the videos app needs it."""
-
-    destination: str
-    base_name: str
-    succeeded: bool
-    error: str | None
-    resolutions: list[int]
-    master_playlist_key: str | None
-    video_keys: dict[int, str]
-    playlist_keys: dict[int, str]
-    thumbnail_key: str | None
-
-
-def _ffprobe(url: str) -> dict:
-    import json
-    import subprocess
-
-    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", url]
-    try:
-        done = subprocess.run(args, capture_output=True, timeout=PROBE_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise SourceUnreadable(f"ffprobe did not answer: {type(err).__name__}") from err
-    if done.returncode != 0:
-        raise SourceUnreadable(f"ffprobe failed (exit {done.returncode}).")
-    try:
-        probe = json.loads(done.stdout or b"{}")
-    except ValueError as err:
-        raise SourceUnreadable("ffprobe printed no JSON.") from err
-    if not probe.get("format") and not probe.get("streams"):
-        raise SourceUnreadable("ffprobe found nothing in the file.")
-    return probe
 
 
 def transcoding_probe(*, source_key: str) -> dict:
@@ -262,7 +229,10 @@ def transcoding_probe(*, source_key: str) -> dict:
         url = video_storage.url(source_key)
     except Exception as err:  # noqa: BLE001  (any storage failure means: not readable now)
         raise SourceUnreadable(f"No URL for the source: {type(err).__name__}") from err
-    return _ffprobe(url)
+    try:
+        return ffprobe(url)
+    except ProbeFailed as err:
+        raise SourceUnreadable(str(err)) from err
 
 
 def transcoding_fps(*, resolution: int, fps: float) -> int:
@@ -297,25 +267,6 @@ def transcoding_ladder(*, input_resolution: int, input_fps: float) -> list[tuple
         lower = [r for r in lower if r]
     resolutions = [top, *sorted(lower, reverse=True)]
     return [(r, transcoding_fps(resolution=r, fps=input_fps)) for r in resolutions]
-
-
-def _video_stream(probe: dict) -> dict | None:
-    from django_peertube_runner_connector.utils.ffprobe import IMAGE_CODECS
-
-    for stream in probe.get("streams") or []:
-        if stream.get("codec_type") == "video" and stream.get("codec_name") not in IMAGE_CODECS:
-            return stream
-    return None
-
-
-def _duration(probe: dict, stream: dict) -> float:
-    for value in ((probe.get("format") or {}).get("duration"), stream.get("duration")):
-        try:
-            if value is not None and float(value) > 0:
-                return float(value)
-        except (TypeError, ValueError):
-            continue
-    return 0.0
 
 
 def _thumbnail_make(*, url: str, key: str) -> str | None:
@@ -363,13 +314,13 @@ def transcoding_start(
 
     if probe is None:
         probe = transcoding_probe(source_key=source_key)
-    stream = _video_stream(probe)
+    stream = probe_video_stream(probe)
     if stream is None:
         raise SourceRefused("The file has no video stream.")
     width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
     if width <= 0 or height <= 0:
         raise SourceRefused("The video stream has no picture size.")
-    duration = _duration(probe, stream)
+    duration = probe_duration(probe) or 0
     if duration <= 0:
         raise SourceRefused("The video has no duration.")
     input_fps = get_video_stream_fps(probe)
@@ -433,6 +384,15 @@ def transcoding_start(
         ", ".join(f"{r}p@{f}" for r, f in ladder),
     )
     return str(video.uuid)
+
+
+def transcoding_outcome_get(*, destination: str) -> TranscodingOutcome | None:
+    """The outcome of the transcoding written to ``destination``; None while one of its jobs
+    is still active, or when no transcoding was started there."""
+    from django_peertube_runner_connector.models import Video
+
+    video = Video.objects.filter(directory=destination).order_by("-createdAt").first()
+    return transcoding_outcome(video=video) if video is not None else None
 
 
 def transcoding_release_source(*, destination: str) -> None:

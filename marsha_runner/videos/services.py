@@ -13,10 +13,12 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import transaction
 
+from marsha_runner.runners.probe import probe_duration
 from marsha_runner.runners.services import (
     SourceRefused,
     SourceUnreadable,
     TranscodingOutcome,
+    transcoding_outcome_get,
     transcoding_probe,
     transcoding_release_source,
     transcoding_start,
@@ -159,7 +161,7 @@ def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True
                 probe=probe,
             )
             video.launched_stamp = stamp
-            video.duration = _probed_duration(probe)
+            video.duration = probe_duration(probe)
             video.save(update_fields=["launched_stamp", "duration", "updated_on"])
     except SourceRefused as err:
         _video_fail(video_id=video_id, stamp=stamp, reason=str(err) or "source refused")
@@ -170,13 +172,6 @@ def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True
     except Exception:  # noqa: BLE001 - any other failure must still end in error
         logger.exception("Launch of video %s stamp %s failed.", video_id, stamp)
         _video_fail(video_id=video_id, stamp=stamp, reason="the transcoding could not be started")
-
-
-def _probed_duration(probe: dict) -> float | None:
-    try:
-        return float(probe["format"]["duration"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _is_processing(video: Video | None, stamp: int) -> bool:
@@ -213,18 +208,35 @@ def video_transcoding_ended(*, outcome: TranscodingOutcome) -> None:
         logger.exception("Transcoding-ended callback failed for %s.", outcome.destination)
 
 
-def _video_transcoding_ended(outcome: TranscodingOutcome) -> None:
+def video_transcoding_complete(*, video: Video) -> bool:
+    """Apply the outcome of ``video``'s transcoding once all its jobs are finished.
+
+    The entry point for whoever finds a ``processing`` video whose callback never came (a
+    watchdog, an operator). True if it moved the video to ``ready`` or ``error``; False while
+    a job is still active, when no job tree exists, or when it was already applied.
+    """
+    stamp = video.processing_stamp
+    if not _is_processing(video, stamp) or video.launched_stamp != stamp:
+        return False
+    outcome = transcoding_outcome_get(destination=video.output_prefix(stamp))
+    if outcome is None:
+        return False
+    return _video_transcoding_ended(outcome)
+
+
+def _video_transcoding_ended(outcome: TranscodingOutcome) -> bool:
+    """True if this call moved the video (the first one for its processing stamp)."""
     match = DESTINATION_RE.match(outcome.destination or "")
     if not match or match["stamp"] != str(outcome.base_name):
         logger.warning("Transcoding ended for an unknown destination %r.", outcome.destination)
-        return
+        return False
     video_id, stamp = match["video_id"], int(match["stamp"])
 
     with transaction.atomic():
         video = Video.objects.select_for_update().filter(id=video_id).first()
         if not _is_processing(video, stamp):
             logger.info("Transcoding of video %s stamp %s ended again: ignored.", video_id, stamp)
-            return
+            return False
         if outcome.succeeded:
             missing = _missing_outputs(video, stamp, outcome.resolutions)
             if missing:
@@ -242,6 +254,7 @@ def _video_transcoding_ended(outcome: TranscodingOutcome) -> None:
             )
     if acted:
         transaction.on_commit(lambda: _release_source(outcome.destination))
+    return acted
 
 
 def _missing_outputs(video: Video, stamp: int, resolutions) -> list[str]:

@@ -1,6 +1,12 @@
 """Runner job trees and runners for the runner API tests (no ffmpeg needed)."""
 
-from django_peertube_runner_connector.models import RunnerJob, Video, VideoFile
+from django_peertube_runner_connector.models import (
+    RunnerJob,
+    RunnerJobState,
+    Video,
+    VideoFile,
+    VideoStreamingPlaylist,
+)
 
 from marsha_runner.runners.handlers import HLSTranscodingJobHandler
 from marsha_runner.runners.services import runner_seed
@@ -15,11 +21,17 @@ def runner_make(name: str) -> str:
     return token
 
 
-def job_tree(*, domain="http://testserver", resolutions=(720, 360)):
+def job_tree(*, domain="http://testserver", resolutions=(720, 360), directory="vod/abc/video/1"):
     """A transcoded video with a source file, a parent job and waiting children."""
-    video = Video.objects.create(state=2, directory="vod/abc/video/1", baseFilename="1")
+    base_name = directory.rsplit("/", 1)[-1]
+    video = Video.objects.create(state=2, directory=directory, baseFilename=base_name)
     VideoFile.objects.create(
-        video=video, filename="tmp/abc/video/1", extname="", size=10, resolution=720, fps=30
+        video=video,
+        filename=directory.replace("vod/", "tmp/", 1),
+        extname="",
+        size=10,
+        resolution=720,
+        fps=30,
     )
     handler = HLSTranscodingJobHandler()
     top, *lower = resolutions
@@ -38,3 +50,21 @@ def job_tree(*, domain="http://testserver", resolutions=(720, 360)):
 def snapshot(job: RunnerJob) -> dict:
     """Every column of the job row, as stored."""
     return RunnerJob.objects.filter(pk=job.pk).values().get()
+
+
+def job_tree_finish(*, video: Video, jobs, state=RunnerJobState.COMPLETED):
+    """Every job of the tree in ``state``; completed ones leave their rendition row."""
+    playlist, _ = VideoStreamingPlaylist.objects.get_or_create(video=video)
+    for job in jobs:
+        RunnerJob.objects.filter(pk=job.pk).update(state=state)
+        if state == RunnerJobState.COMPLETED:
+            resolution = job.payload["output"]["resolution"]
+            VideoFile.objects.create(
+                video=video,
+                streamingPlaylist=playlist,
+                resolution=resolution,
+                filename=f"{video.directory}/{video.baseFilename}-{resolution}-fragmented.mp4",
+                extname=".mp4",
+                size=10,
+                fps=30,
+            )

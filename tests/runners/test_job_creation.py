@@ -13,7 +13,7 @@ from django_peertube_runner_connector.models import (
     VideoJobInfo,
 )
 
-from marsha_runner.runners import services
+from marsha_runner.runners import probe, services
 from tests.runners.media import OUTCOMES, store_clip
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.django_db]
@@ -335,7 +335,7 @@ def test_probe_without_size_or_profile_keeps_the_rendition(
 
     from tests.runners.factories import job_tree, runner_make
 
-    real = services._ffprobe
+    real = probe.ffprobe
 
     def stripped(url):
         probe = real(url)
@@ -346,7 +346,7 @@ def test_probe_without_size_or_profile_keeps_the_rendition(
                 stream.pop("profile", None)
         return probe
 
-    monkeypatch.setattr(services, "_ffprobe", stripped)
+    monkeypatch.setattr(probe, "ffprobe", stripped)
     token = runner_make("r4")
     video, parent, children = job_tree(resolutions=(240,))
     mp4, m3u8 = _hls_files(tmp_path)

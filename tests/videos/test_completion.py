@@ -222,3 +222,45 @@ def test_refresh_urls_rebuilds_from_the_active_version():
     assert set(video.urls) == {"manifests", "mp4", "thumbnails"}
     assert set(video.urls["mp4"]) == {"240", "480"}
     assert video.urls["thumbnails"] == {}  # no thumbnail stored: no dead link persisted
+
+
+# --- video_transcoding_complete: the entry point of whoever finds a missed completion ---------
+
+
+def test_complete_applies_a_finished_job_tree_once():
+    from tests.runners.factories import job_tree, job_tree_finish
+
+    video = processing_video()
+    store_outputs(video, resolutions=[720, 360])
+    tree, parent, children = job_tree(directory=video.output_prefix(STAMP))
+    assert services.video_transcoding_complete(video=video) is False  # jobs still active
+    job_tree_finish(video=tree, jobs=[parent, *children])
+
+    assert services.video_transcoding_complete(video=video) is True
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.READY
+    assert video.resolutions == [360, 720]
+    assert services.video_transcoding_complete(video=video) is False  # already applied
+
+
+def test_complete_applies_a_failed_job_tree():
+    from django_peertube_runner_connector.models import RunnerJobState
+
+    from tests.runners.factories import job_tree, job_tree_finish
+
+    video = processing_video()
+    tree, parent, children = job_tree(directory=video.output_prefix(STAMP))
+    job_tree_finish(video=tree, jobs=[parent], state=RunnerJobState.ERRORED)
+    job_tree_finish(video=tree, jobs=children, state=RunnerJobState.PARENT_ERRORED)
+
+    assert services.video_transcoding_complete(video=video) is True
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.ERROR
+    assert video.upload_error_reason.startswith("Transcoding errored")
+
+
+def test_complete_without_a_job_tree_changes_nothing():
+    video = processing_video()
+    assert services.video_transcoding_complete(video=video) is False
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.PROCESSING
