@@ -38,9 +38,10 @@ serve:
 ## The embedded default: SQLite, files under data/videos, eager tasks; serves on :8000.
 run: install ffmpeg seed serve
 
-## The test suite (services it finds are used; .ci/run provides them all).
+## The test suite, as CI runs it: .ci/services.sh finds or starts PostgreSQL, Redis and
+## SeaweedFS, and stops what it started.
 test: install ffmpeg
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	bash .ci/services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -50,7 +50,7 @@ def _service_marks(request, settings):
     if "s3" in marks:
         require(
             url_answers("S3_TEST_ENDPOINT", 80),
-            "needs SeaweedFS: set S3_TEST_ENDPOINT (started by .ci/run)",
+            "needs SeaweedFS: set S3_TEST_ENDPOINT (make test starts one from the venv)",
         )
     if "ffmpeg" in marks:
         require(
