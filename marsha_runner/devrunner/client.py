@@ -95,9 +95,10 @@ class RunnerClient:
         return data["availableJobs"]
 
     def accept(self, job_uuid: str) -> dict | None:
-        """The accepted job (with its jobToken), or None on the quiet race (409 pending)."""
+        """The accepted job (with its jobToken), or None on the quiet race: like the runner, any
+        refusal whose code is ``runner_job_not_in_pending_state`` (PeerTube answers 400)."""
         response = self.post(f"jobs/{job_uuid}/accept", json={"runnerToken": self.runner_token})
-        if response.status_code == 409 and _code(response) == "runner_job_not_in_pending_state":
+        if response.status_code >= 400 and _code(response) == "runner_job_not_in_pending_state":
             return None
         job = _expect(response, 200, "accept").json()["job"]
         self.events.append(("accept", job_uuid))

@@ -1,16 +1,50 @@
-"""Runner API routes, anchored at ^api/v1/ (the library's own pattern is not, DESIGN §7.9).
+"""Runner API routes, anchored at ^api/v1/runners/ (the library's own pattern is not, §7.9).
 
-Our hardened viewsets under the library's URL names (it reverses
-``runner-jobs-download_video_file`` to build each job's ``videoFileUrl``).
+One URL, one view, listed here: nothing is published by a router or inherited from the
+library's viewsets. The source download keeps the library's URL name
+(``runner-jobs-download_video_file``): it reverses it to build each job's ``videoFileUrl``.
+Path segments take anything but ``/``, so a malformed uuid reaches the view (400, as PeerTube).
 """
 
-from django.urls import include, re_path
-from rest_framework import routers
+from django.urls import re_path
 
-from .views import HardenedRunnerJobViewSet, HardenedRunnerViewSet
+from . import views
 
-router = routers.SimpleRouter(trailing_slash=False)
-router.register(r"runners/jobs", HardenedRunnerJobViewSet, basename="runner-jobs")
-router.register(r"runners", HardenedRunnerViewSet, basename="runner")
-
-urlpatterns = [re_path(r"^api/v1/", include(router.urls))]
+urlpatterns = [
+    re_path(r"^api/v1/runners/register$", views.runner_register, name="runner-register"),
+    re_path(r"^api/v1/runners/unregister$", views.runner_unregister, name="runner-unregister"),
+    # jobs/request stays on its own line: the dispatch view may be swapped here alone.
+    re_path(
+        r"^api/v1/runners/jobs/request$", views.runner_jobs_request, name="runner-jobs-request"
+    ),
+    re_path(
+        r"^api/v1/runners/jobs/(?P<job_uuid>[^/]+)/accept$",
+        views.runner_job_accept,
+        name="runner-jobs-accept",
+    ),
+    re_path(
+        r"^api/v1/runners/jobs/(?P<job_uuid>[^/]+)/update$",
+        views.runner_job_update,
+        name="runner-jobs-update",
+    ),
+    re_path(
+        r"^api/v1/runners/jobs/(?P<job_uuid>[^/]+)/success$",
+        views.runner_job_success,
+        name="runner-jobs-success",
+    ),
+    re_path(
+        r"^api/v1/runners/jobs/(?P<job_uuid>[^/]+)/error$",
+        views.runner_job_error,
+        name="runner-jobs-error",
+    ),
+    re_path(
+        r"^api/v1/runners/jobs/(?P<job_uuid>[^/]+)/abort$",
+        views.runner_job_abort,
+        name="runner-jobs-abort",
+    ),
+    re_path(
+        r"^api/v1/runners/jobs/files/videos/(?P<video_uuid>[^/]+)/(?P<job_uuid>[^/]+)/max-quality$",
+        views.runner_job_source,
+        name="runner-jobs-download_video_file",
+    ),
+]

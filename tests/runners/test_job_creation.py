@@ -277,7 +277,7 @@ def test_abort_counts_toward_max_failures(client, settings):
         None,
     )
     job_token = _accept(client, parent, token)
-    assert _send(client, parent, "abort", token, job_token).status_code == 204
+    assert _send(client, parent, "abort", token, job_token, reason="again").status_code == 204
     parent.refresh_from_db()
     assert (parent.state, parent.failures) == (RunnerJobState.ERRORED, 2)
     children[0].refresh_from_db()

@@ -25,9 +25,9 @@ def test_fifty_concurrent_accepts_give_one_200(live_server_url):
 
     winners = [r for r in results if r[0] == 200]
     losers = [r for r in results if r[0] != 200]
-    assert len(winners) == 1, [r[:2] for r in results if r[0] != 409]
+    assert len(winners) == 1, [r[:2] for r in results if r[0] != 400]
     assert {(status, body["code"]) for status, body, _ in losers} == {
-        (409, "runner_job_not_in_pending_state")
+        (400, "runner_job_not_in_pending_state")
     }
     job = RunnerJob.objects.get(pk=parent.pk)
     _, body, winner_token = winners[0]

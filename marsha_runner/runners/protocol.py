@@ -1,0 +1,369 @@
+"""PeerTube's runner protocol as services: one function per runner call.
+
+Each service takes the call's body values as keyword arguments, checks them the way PeerTube's
+validators do (``server/core/middlewares/validators/runners``, DESIGN §5), locks what it changes,
+and raises ``RunnerRefusal`` with PeerTube's status and code, in PeerTube's order (formats,
+then who and which job, then the call's own fields). A refusal changes nothing: every check runs
+before the first write, inside the transaction that then writes.
+
+- format errors (a malformed job uuid, a missing/empty/oversized token or field) → 400;
+- unknown job, unknown job token, another runner's job → 404: a runner is never told that
+  someone else's job exists;
+- a job in the wrong state → 400 (accept: code ``runner_job_not_in_pending_state``, the quiet
+  race of peertube-runner), except update → 404, as PeerTube answers.
+
+Tokens are never logged.
+"""
+
+import logging
+import re
+import uuid as uuid_lib
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_peertube_runner_connector.models import (
+    Runner,
+    RunnerJob,
+    RunnerJobState,
+    RunnerJobType,
+    RunnerRegistrationToken,
+)
+
+from .handlers import runner_job_handler
+from .problems import RunnerRefusal
+from .selectors import runner_job_video_uuid, runner_jobs_available
+from .services import runner_token_generate
+
+logger = logging.getLogger(__name__)
+
+# PeerTube's CONSTRAINTS_FIELDS.RUNNERS / RUNNER_JOBS (lengths in characters).
+TOKEN_MAX = 1000
+NAME_MAX = 100
+# PeerTube allows 1,000; the library's column holds 255 (refused rather than cut).
+DESCRIPTION_MAX = 255
+MESSAGE_MAX = 5000
+REASON_MAX = 5000
+
+# PeerTube's isStableOrUnstableVersionValid: "1.2.3" or "1.2.3-rc.1" / -alpha.N / -beta.N.
+VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:-(?:rc|alpha|beta)\.\d+)?")
+# The library's job types, and PeerTube 7's storyboard job a recent runner may announce: a
+# runner listing a type we never create is served nothing of it, not refused.
+KNOWN_JOB_TYPES = frozenset([*RunnerJobType.values, "generate-video-storyboard"])
+
+NOT_PROCESSING = "runner_job_not_in_processing_state"
+NOT_PENDING = "runner_job_not_in_pending_state"
+
+
+def _invalid(detail: str) -> RunnerRefusal:
+    return RunnerRefusal(400, "invalid_request", detail)
+
+
+def _unknown_job() -> RunnerRefusal:
+    return RunnerRefusal(404, "unknown_runner_job", "Unknown runner job.")
+
+
+# --- validators (also called by the jobs/request view) ----------------------------------------
+
+
+def runner_text_clean(value, *, name: str, max_length: int, required: bool = True) -> str | None:
+    """A string field of 1..max_length characters; None when optional and absent."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{name} is required.")
+    if len(value) > max_length:
+        raise _invalid(f"{name} is longer than {max_length} characters.")
+    return value
+
+
+def runner_uuid_clean(value, *, name: str = "job uuid") -> str:
+    """A canonical uuid string; 400 when malformed (PeerTube's isUUIDValid)."""
+    try:
+        return str(uuid_lib.UUID(str(value)))
+    except (TypeError, ValueError) as err:
+        raise _invalid(f"The {name} is not a valid uuid.") from err
+
+
+def runner_version_valid(value) -> bool:
+    """PeerTube's version format: ``1.2.3`` or ``1.2.3-rc.N`` (alpha, beta)."""
+    return isinstance(value, str) and VERSION_RE.fullmatch(value) is not None
+
+
+def runner_job_types_valid(value) -> bool:
+    """A list of known job type names (may be empty: every type)."""
+    return isinstance(value, list) and all(
+        isinstance(item, str) and item in KNOWN_JOB_TYPES for item in value
+    )
+
+
+def runner_request_clean(*, job_types=None, version=None) -> list[str] | None:
+    """The optional ``jobTypes`` and ``version`` of jobs/request; None job types means all."""
+    if version is not None and not runner_version_valid(version):
+        raise _invalid("version is not a valid runner version.")
+    if job_types is not None and not runner_job_types_valid(job_types):
+        raise _invalid("jobTypes must be a list of known job types.")
+    return job_types or None
+
+
+# --- runners ----------------------------------------------------------------------------------
+
+
+def runner_by_token(*, runner_token) -> Runner:
+    """The runner of ``runner_token``: 400 when missing/empty, 404 ``unknown_runner_token``."""
+    runner_token = runner_text_clean(runner_token, name="runnerToken", max_length=TOKEN_MAX)
+    runner = Runner.objects.filter(runnerToken=runner_token).first()
+    if runner is None:
+        raise RunnerRefusal(404, "unknown_runner_token", "Unknown runner token.")
+    return runner
+
+
+def runner_contact(*, runner: Runner, ip: str | None) -> None:
+    """Record the runner's last contact (the library writes it at most every 5 minutes)."""
+    if ip:
+        runner.update_last_contact(ip)
+
+
+def runner_register(
+    *, registration_token, name, description=None, version=None, ip: str | None = None
+) -> Runner:
+    """A new runner with a fresh token; 404 for an unknown registration token, 400 for a bad
+    field or a name already taken."""
+    registration_token = runner_text_clean(
+        registration_token, name="registrationToken", max_length=TOKEN_MAX
+    )
+    name = runner_text_clean(name, name="name", max_length=NAME_MAX)
+    description = runner_text_clean(
+        description, name="description", max_length=DESCRIPTION_MAX, required=False
+    )
+    if version is not None and not runner_version_valid(version):
+        raise _invalid("version is not a valid runner version.")
+    token_row = RunnerRegistrationToken.objects.filter(
+        registrationToken=registration_token
+    ).first()
+    if token_row is None:
+        raise RunnerRefusal(404, "invalid_registration_token", "Registration token is invalid.")
+    if Runner.objects.filter(name=name).exists():
+        raise RunnerRefusal(400, "runner_name_taken", "A runner with this name exists.")
+    try:
+        with transaction.atomic():
+            runner = Runner.objects.create(
+                name=name,
+                description=description,
+                runnerToken=runner_token_generate(),
+                ip=ip or "",
+                lastContact=timezone.now(),
+                runnerRegistrationToken=token_row,
+            )
+    except IntegrityError as err:  # the same name registered at the same instant
+        raise RunnerRefusal(400, "runner_name_taken", "A runner with this name exists.") from err
+    logger.info("Runner %s registered.", name)
+    return runner
+
+
+def runner_unregister(*, runner: Runner) -> None:
+    """Delete the runner; the jobs it was processing go back to pending for another runner
+    (not counted as failures: the runner left, the job did not fail)."""
+    with transaction.atomic():
+        runner = Runner.objects.select_for_update().filter(pk=runner.pk).first()
+        if runner is None:
+            return
+        jobs = RunnerJob.objects.select_for_update().filter(
+            runner=runner, state=RunnerJobState.PROCESSING
+        )
+        for job in jobs:
+            runner_job_handler(job).abort(runner_job=job)
+        runner.delete()
+    logger.info("Runner %s unregistered.", runner.name)
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+def runner_jobs_request(
+    *, runner_token, job_types=None, version=None, ip: str | None = None
+) -> list[RunnerJob]:
+    """Pending jobs this runner may accept (by priority, at most 10)."""
+    job_types = runner_request_clean(job_types=job_types, version=version)
+    runner = runner_by_token(runner_token=runner_token)
+    jobs = list(runner_jobs_available(job_types=job_types))
+    runner_contact(runner=runner, ip=ip)
+    return jobs
+
+
+def _job_of_runner(
+    *, runner_token, job_uuid, job_token, lock: bool, not_processing_status: int = 400
+) -> tuple[Runner, RunnerJob]:
+    """The job ``job_uuid`` processed by this runner under ``job_token`` (PeerTube's
+    jobOfRunnerGetValidatorFactory): 400 on format, 404 unless all three match, then 400
+    (update: 404) unless it is processing."""
+    job_uuid = runner_uuid_clean(job_uuid)
+    runner_token = runner_text_clean(runner_token, name="runnerToken", max_length=TOKEN_MAX)
+    job_token = runner_text_clean(job_token, name="jobToken", max_length=TOKEN_MAX)
+    runner = runner_by_token(runner_token=runner_token)
+    jobs = RunnerJob.objects.select_for_update() if lock else RunnerJob.objects
+    job = jobs.filter(uuid=job_uuid, processingJobToken=job_token, runner=runner).first()
+    if job is None:
+        raise _unknown_job()
+    if job.state != RunnerJobState.PROCESSING:
+        if not_processing_status == 404:
+            raise _unknown_job()
+        raise RunnerRefusal(400, NOT_PROCESSING, 'Job is not in "processing" state.')
+    return runner, job
+
+
+def runner_job_accept(*, runner_token, job_uuid, ip: str | None = None) -> RunnerJob:
+    """Give a pending job to this runner with a fresh job token."""
+    runner = runner_by_token(runner_token=runner_token)
+    job_uuid = runner_uuid_clean(job_uuid)
+    with transaction.atomic():
+        job = RunnerJob.objects.select_for_update().filter(uuid=job_uuid).first()
+        if job is None:
+            raise _unknown_job()
+        if job.state != RunnerJobState.PENDING:
+            raise RunnerRefusal(400, NOT_PENDING, "This job is not in pending state anymore.")
+        job.state = RunnerJobState.PROCESSING
+        job.processingJobToken = f"ptrjt-{uuid_lib.uuid4()}"
+        job.startedAt = timezone.now()
+        job.runner = runner
+        job.save()
+    runner_contact(runner=runner, ip=ip)
+    logger.info("Runner %s accepted job %s (%s).", runner.name, job.uuid, job.type)
+    return job
+
+
+def runner_job_progress_clean(progress) -> int | None:
+    """PeerTube's isRunnerJobProgressValid: an integer 0..100 (or absent)."""
+    if progress is None:
+        return None
+    if isinstance(progress, bool):
+        raise _invalid("progress must be an integer within 0-100.")
+    if isinstance(progress, float) and progress.is_integer():
+        progress = int(progress)
+    if isinstance(progress, str) and re.fullmatch(r"[+-]?\d{1,4}", progress.strip()):
+        progress = int(progress)
+    if not isinstance(progress, int) or not 0 <= progress <= 100:
+        raise _invalid("progress must be an integer within 0-100.")
+    return progress
+
+
+def runner_job_update(
+    *, runner_token, job_uuid, job_token, progress=None, ip: str | None = None
+) -> RunnerJob:
+    """Record the progress of a processing job; 404 when it is not processing."""
+    with transaction.atomic():
+        runner, job = _job_of_runner(
+            runner_token=runner_token,
+            job_uuid=job_uuid,
+            job_token=job_token,
+            lock=True,
+            not_processing_status=404,
+        )
+        progress = runner_job_progress_clean(progress)
+        runner_job_handler(job).update(runner_job=job, progress=progress)
+    runner_contact(runner=runner, ip=ip)
+    return job
+
+
+def runner_job_fail(
+    *, runner_token, job_uuid, job_token, message, ip: str | None = None
+) -> RunnerJob:
+    """The runner failed the job: counted, back to pending until the max failures."""
+    with transaction.atomic():
+        runner, job = _job_of_runner(
+            runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=True
+        )
+        message = runner_text_clean(message, name="message", max_length=MESSAGE_MAX)
+        job.failures += 1
+        logger.warning("Runner %s failed job %s: %s", runner.name, job.uuid, message[:500])
+        runner_job_handler(job).error(runner_job=job, message=message)
+    runner_contact(runner=runner, ip=ip)
+    return job
+
+
+def runner_job_abort(
+    *, runner_token, job_uuid, job_token, reason, ip: str | None = None
+) -> RunnerJob:
+    """The runner gave the job up: counted, back to pending until the max failures."""
+    with transaction.atomic():
+        runner, job = _job_of_runner(
+            runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=True
+        )
+        reason = runner_text_clean(reason, name="reason", max_length=REASON_MAX)
+        job.failures += 1
+        logger.info("Runner %s aborted job %s: %s", runner.name, job.uuid, reason[:500])
+        runner_job_handler(job).abort(runner_job=job)
+    runner_contact(runner=runner, ip=ip)
+    return job
+
+
+def _success_payload(job: RunnerJob, files: dict) -> dict:
+    """The handler's result payload from the multipart fields; 400 when a file is missing."""
+    from django.core.files.uploadedfile import UploadedFile
+
+    if "transcription" in job.type:
+        return {
+            "inputLanguage": files.get("payload[inputLanguage]"),
+            "vttFile": files.get("payload[vttFile]"),
+        }
+    result = {
+        "video_file": files.get("payload[videoFile]"),
+        "resolution_playlist_file": files.get("payload[resolutionPlaylistFile]"),
+    }
+    needed = ["video_file"]
+    if job.type == RunnerJobType.VOD_HLS_TRANSCODING:
+        needed.append("resolution_playlist_file")
+    for name in needed:
+        if not isinstance(result[name], UploadedFile):
+            raise _invalid(f"payload {name} must be an uploaded file.")
+    return result
+
+
+def runner_job_succeed(
+    *, runner_token, job_uuid, job_token, files: dict, ip: str | None = None
+) -> RunnerJob:
+    """Store the job's result. The payload is checked first, without any lock; then the job
+    row is locked, re-checked and moved to completing in a short transaction, so the storage
+    writes of the completion hold no lock and a second success finds it not processing."""
+    runner, job = _job_of_runner(
+        runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=False
+    )
+    result = _success_payload(job, files)
+    with transaction.atomic():
+        runner, job = _job_of_runner(
+            runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=True
+        )
+        job.state = RunnerJobState.COMPLETING
+        job.save(update_fields=["state", "updatedAt"])
+    runner_job_handler(job).complete(runner_job=job, result_payload=result)
+    runner_contact(runner=runner, ip=ip)
+    logger.info("Runner %s finished job %s.", runner.name, job.uuid)
+    return job
+
+
+def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
+    """The URL of the source a processing job transcodes (absolute when the job knows its
+    domain); 404 when the video is not the job's or the source is gone."""
+    from urllib.parse import urlparse
+
+    from django_peertube_runner_connector.models import VideoFile
+    from django_peertube_runner_connector.storage import video_storage
+
+    job_uuid = runner_uuid_clean(job_uuid)
+    video_uuid = runner_uuid_clean(video_uuid, name="video uuid")
+    runner, job = _job_of_runner(
+        runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=False
+    )
+    if runner_job_video_uuid(job) != video_uuid:
+        raise _unknown_job()
+    source = (
+        VideoFile.objects.filter(video__uuid=video_uuid, streamingPlaylist__isnull=True)
+        .order_by("-resolution")
+        .first()
+    )
+    if source is None or not source.filename:
+        raise RunnerRefusal(404, "video_file_not_found", "The source file is gone.")
+    url = video_storage.url(source.filename)
+    if not urlparse(url).scheme and job.domain:
+        url = job.domain.rstrip("/") + url
+    logger.info("Runner %s downloads the source of %s.", runner.name, video_uuid)
+    return url
