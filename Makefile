@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+## Where `make run` serves and `make runner` connects: `make run PORT=8001` (the runner
+## callback domain follows unless RUNNERS_CALLBACK_DOMAIN is set).
+PORT ?= 8000
+HOST ?= 127.0.0.1
+export PORT HOST
 
-.PHONY: run test install ffmpeg migrate seed serve lint format clean
+.PHONY: run runner test install ffmpeg migrate seed serve lint format clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit("marsha_runner needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -33,10 +38,15 @@ seed: migrate
 	$(PY) manage.py seed_admin
 
 serve:
-	$(VENV)/bin/uvicorn marsha_runner.asgi:application --host 127.0.0.1 --port 8000
+	$(VENV)/bin/uvicorn marsha_runner.asgi:application --host $(HOST) --port $(PORT)
 
-## The embedded default: SQLite, files under data/videos, eager tasks; serves on :8000.
+## The embedded default: SQLite, files under data/videos, eager tasks; serves on HOST:PORT.
 run: install ffmpeg seed serve
+
+## The dev runner (a development and test tool; production uses peertube-runner): works for
+## the server of `make run` with the seeded dev runner token until Ctrl-C.
+runner: install ffmpeg
+	$(PY) manage.py dev_runner
 
 ## The test suite, as CI runs it: .ci/services.sh finds or starts PostgreSQL, Redis and
 ## SeaweedFS, and stops what it started.

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "marsha_runner.runners",
     "marsha_runner.videos",
     "marsha_runner.websocket",
+    "marsha_runner.devrunner",  # manage.py dev_runner (make runner): development and tests
 ]
 
 MIDDLEWARE = [
@@ -224,8 +225,18 @@ STORAGES = {
 
 # --- PeerTube runners (django-peertube-runner-connector) ------------------------------------
 
-# Base URL the runners use to reach this server (job download URLs are built on it).
-RUNNERS_CALLBACK_DOMAIN = env("RUNNERS_CALLBACK_DOMAIN", default="http://127.0.0.1:8000")
+# Where `make run` serves (HOST, PORT in the environment); the dev runner's default server.
+SERVER_HOST = env("HOST", default="127.0.0.1")
+SERVER_PORT = env.int("PORT", default=8000)
+_any_address = ("", "0.0.0.0", "::")  # noqa: S104 - runners reach such a server on loopback
+_reachable_host = "127.0.0.1" if SERVER_HOST in _any_address else SERVER_HOST
+if ":" in _reachable_host:
+    _reachable_host = f"[{_reachable_host}]"
+# Base URL the runners use to reach this server (job download URLs are built on it); follows
+# HOST and PORT unless set.
+RUNNERS_CALLBACK_DOMAIN = env("RUNNERS_CALLBACK_DOMAIN", default="") or (
+    f"http://{_reachable_host}:{SERVER_PORT}"
+)
 # A job left in processing longer than this (seconds) is considered stalled.
 RUNNERS_STALLED_JOB_TIMEOUT = env.int("RUNNERS_STALLED_JOB_TIMEOUT", default=3600)
 # Called once per transcoding (success or failure) by the runners app; keeps runners

@@ -196,3 +196,27 @@ def test_every_env_variable_is_documented():
         assert lines[0].startswith("#"), name
         assigned = [line for line in lines if re.match(r"^[A-Z0-9_]+=", line)]
         assert assigned, name
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "expected"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "8123"}, "http://127.0.0.1:8123"),
+        ({"HOST": "0.0.0.0", "PORT": "8124"}, "http://127.0.0.1:8124"),
+        ({"HOST": "::1", "PORT": "8125"}, "http://[::1]:8125"),
+        ({"PORT": "8126", "RUNNERS_CALLBACK_DOMAIN": "https://x.example"}, "https://x.example"),
+    ],
+)
+def test_runner_callback_domain_follows_host_and_port(tmp_path, extra_env, expected):
+    """`make run PORT=…` moves the server; the job URLs handed to runners follow it."""
+    result = manage(
+        BASE_DIR / "env.d" / "development",
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.RUNNERS_CALLBACK_DOMAIN)",
+        cwd=tmp_path,
+        **extra_env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

@@ -205,6 +205,10 @@ class RunnerClient:
         )
         self._sio = sio
 
+    @property
+    def connected(self) -> bool:
+        return self._sio is not None and self._sio.connected
+
     def _on_ping(self, *args):
         self.pings += 1
         self._ping.set()

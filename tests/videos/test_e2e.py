@@ -14,11 +14,9 @@ import time
 import pytest
 import requests
 from django.conf import settings
-from django.contrib.auth.models import Permission, User
 from django.core.files.storage import storages
 
 from marsha_runner.devrunner.client import RunnerClient
-from marsha_runner.runners.services import runner_seed
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
 from marsha_runner.videos.models import Video
 from tests.videos.media import make_clip
@@ -34,38 +32,6 @@ def enabled_ladder_up_to(top: int) -> list[int]:
         for r in ALL_RESOLUTIONS
         if r <= top and getattr(settings, f"TRANSCODING_RESOLUTIONS_{r}P")
     ]
-
-
-@pytest.fixture
-def seeded_runner_token(settings):
-    settings.DEBUG = True  # the dev tokens of env.d/peertube_runner, as `make run` seeds them
-    return runner_seed(
-        registration_token=settings.PEERTUBE_RUNNER_REGISTRATION_TOKEN,
-        runner_name=settings.PEERTUBE_RUNNER_NAME,
-        runner_token=settings.PEERTUBE_RUNNER_TOKEN,
-    ).runner_token
-
-
-@pytest.fixture
-def jwt_session():
-    """A requests session carrying the JWT of a user allowed to change videos."""
-
-    def make(base_url):
-        user = User.objects.create_user("uploader", password="uploader-password-1")
-        user.user_permissions.add(
-            Permission.objects.get(codename="change_video", content_type__app_label="videos")
-        )
-        token = requests.post(
-            f"{base_url}/api/token/",
-            json={"username": "uploader", "password": "uploader-password-1"},
-            timeout=30,
-        )
-        assert token.status_code == 200, token.text
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {token.json()['access']}"
-        return session
-
-    return make
 
 
 def ffprobe(url: str) -> dict:
