@@ -70,7 +70,8 @@ ASGI_APPLICATION = "marsha_runner.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The staff admin's shared templates (admin_kit) and index with the health panel.
+        "DIRS": [BASE_DIR / "marsha_runner" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -1,34 +1,78 @@
-"""Admin of the library's models, without its secrets.
+"""Staff admin of the library's models, under "Transcoding" (proxies of ``models.py``).
 
-The library registers its own ModelAdmins, whose list columns and search show registration
-and job tokens. They are replaced here: every token is masked (``mask_token``), never listed,
-searched or put in a form; runners and tokens are created by ``seed_runner`` or ``register``.
+Every token is masked or absent (lists, searches, detail pages); every row is read-only and
+changes only through actions, thin shells over ``staff`` and ``protocol`` services.
+The library's own ModelAdmins (which list tokens) are unregistered.
 """
 
-from django.contrib import admin
-from django.db.models import Count
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.models import ADDITION
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django_peertube_runner_connector import admin as _library_admin  # noqa: F401 (registers first)
-from django_peertube_runner_connector.models import (
+from django_peertube_runner_connector import models as library
+from django_peertube_runner_connector.models import RunnerJobState
+
+from marsha_runner.admin_kit import (
+    StaffAdmin,
+    bounded_count,
+    bulk_action,
+    json_block,
+    log_change,
+    staff_action,
+)
+from marsha_runner.videos.selectors import video_id_of_destination, video_outputs_root
+
+from . import staff
+from .models import (
     Runner,
     RunnerJob,
     RunnerRegistrationToken,
-    Video,
-    VideoFile,
-    VideoJobInfo,
-    VideoStreamingPlaylist,
+    TranscodedFile,
+    TranscodedPlaylist,
+    TranscodedVideo,
+    TranscodingJobInfo,
+)
+from .selectors import (
+    runner_job_video_uuid,
+    runners_with_activity,
+    transcoded_video_directories,
+    transcoded_video_uuids_under,
 )
 
 for _model in (
-    RunnerRegistrationToken,
-    Runner,
-    RunnerJob,
-    Video,
-    VideoFile,
-    VideoJobInfo,
-    VideoStreamingPlaylist,
+    library.RunnerRegistrationToken,
+    library.Runner,
+    library.RunnerJob,
+    library.Video,
+    library.VideoFile,
+    library.VideoJobInfo,
+    library.VideoStreamingPlaylist,
 ):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
+
+# Keys whose values are secrets wherever they appear in a payload.
+SECRET_KEY_MARKERS = ("token", "secret", "password", "signature", "credential")
+STATE_COLOURS = {
+    RunnerJobState.PENDING: "#6c757d",
+    RunnerJobState.WAITING_FOR_PARENT_JOB: "#6c757d",
+    RunnerJobState.PROCESSING: "#0d6efd",
+    RunnerJobState.COMPLETING: "#0d6efd",
+    RunnerJobState.COMPLETED: "#198754",
+    RunnerJobState.ERRORED: "#dc3545",
+    RunnerJobState.PARENT_ERRORED: "#dc3545",
+    RunnerJobState.CANCELLED: "#fd7e14",
+    RunnerJobState.PARENT_CANCELLED: "#fd7e14",
+}
 
 
 def mask_token(value: str | None) -> str:
@@ -38,8 +82,31 @@ def mask_token(value: str | None) -> str:
     return f"{value[:4]}…"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the runner protocol only: staff may look and delete, not edit."""
+def mask_secrets(value):
+    """A copy of a JSON value with every token-like key's value masked, and every URL's
+    query string (presigned signatures) cut."""
+    if isinstance(value, dict):
+        return {
+            key: mask_token(str(item))
+            if any(m in key.lower() for m in SECRET_KEY_MARKERS) and isinstance(item, str)
+            else mask_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    if isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value:
+        return value.split("?", 1)[0] + "?…"
+    return value
+
+
+def online_since():
+    """Runners seen after this are online (``RUNNERS_ONLINE_WINDOW``, default 15 min)."""
+    window = getattr(settings, "RUNNERS_ONLINE_WINDOW", 900)
+    return timezone.now() - timedelta(seconds=window)
+
+
+class ReadOnlyAdmin(StaffAdmin):
+    """Rows written by the runner protocol: staff look, and act through actions only."""
 
     def has_add_permission(self, request):
         return False
@@ -47,38 +114,105 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Registration tokens ----------------------------------------------------------------------
+
 
 @admin.register(RunnerRegistrationToken)
 class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
-    list_display = ("id", "masked_token", "runner_count", "createdAt", "updatedAt")
-    fields = ("id", "masked_token", "runner_count", "createdAt", "updatedAt")
+    list_display = ("masked_token", "runner_count", "createdAt")
+    fields = ("id", "token_to_copy", "runner_count", "createdAt", "updatedAt")
     readonly_fields = fields
     ordering = ("-createdAt",)
+    change_list_template = "admin/runners/runnerregistrationtoken/change_list.html"
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        # One query for the whole list, not one count per row.
+        return super().get_queryset(request).annotate(runners=Count("runner"))
 
     @admin.display(description="registration token")
     def masked_token(self, obj):
         return mask_token(obj.registrationToken)
 
-    def get_queryset(self, request):
-        # One query for the whole list, not one count per row.
-        return super().get_queryset(request).annotate(runners=Count("runner"))
+    @admin.display(description="registration token")
+    def token_to_copy(self, obj):
+        """The only place the value is shown: the detail page, with a copy button."""
+        return format_html(
+            '<code id="registration-token">{}</code> '
+            '<button type="button" class="button" id="copy-registration-token" '
+            'onclick="navigator.clipboard.writeText(document.getElementById('
+            "'registration-token').textContent); this.textContent='Copied'\">Copy</button>",
+            obj.registrationToken,
+        )
 
     @admin.display(description="runners", ordering="runners")
     def runner_count(self, obj):
         return obj.runners
 
+    def get_urls(self):
+        generate = self.admin_site.admin_view(self.generate_view)
+        return [
+            path("generate/", generate, name="runners_runnerregistrationtoken_generate"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_generate": request.user.has_perm("runners.generate_runnerregistrationtoken"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def generate_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("runners.generate_runnerregistrationtoken"):
+            raise PermissionDenied
+        token = staff.registration_token_create()
+        log_change(request, token, "Generated a registration token", flag=ADDITION)
+        self.message_user(
+            request,
+            "A registration token was generated: copy it from this page into the runners'"
+            " configuration.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            reverse("admin:runners_runnerregistrationtoken_change", args=[token.pk])
+        )
+
+
+# --- Runners ----------------------------------------------------------------------------------
+
 
 @admin.register(Runner)
 class RunnerAdmin(ReadOnlyAdmin):
-    list_display = ("name", "description", "lastContact", "ip", "createdAt", "updatedAt")
+    list_display = (
+        "name",
+        "description",
+        "ip",
+        "version",
+        "lastContact",
+        "online",
+        "in_progress",
+        "completed_24h",
+        "failed_24h",
+    )
     fields = (
         "id",
         "name",
         "description",
-        "masked_token",
-        "lastContact",
         "ip",
-        "registration_token",
+        "version",
+        "lastContact",
+        "online",
+        "in_progress",
+        "completed_24h",
+        "failed_24h",
         "createdAt",
         "updatedAt",
     )
@@ -86,13 +220,57 @@ class RunnerAdmin(ReadOnlyAdmin):
     search_fields = ("name", "description", "ip")
     ordering = ("name",)
 
-    @admin.display(description="runner token")
-    def masked_token(self, obj):
-        return mask_token(obj.runnerToken)
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).defer("runnerToken")
+        return runners_with_activity(queryset, since=timezone.now() - timedelta(hours=24))
 
-    @admin.display(description="registration token")
-    def registration_token(self, obj):
-        return mask_token(obj.runnerRegistrationToken.registrationToken)
+    @admin.display(description="version")
+    def version(self, obj):
+        # The library stores no version; a runner sends it on each jobs/request only.
+        return getattr(obj, "version", None) or "unknown"
+
+    @admin.display(
+        description="online",
+        boolean=True,
+    )
+    def online(self, obj):
+        return obj.lastContact >= online_since()
+
+    online.short_description = "online"
+
+    @admin.display(description="in progress", ordering="jobs_in_progress")
+    def in_progress(self, obj):
+        return obj.jobs_in_progress
+
+    @admin.display(description="completed (24 h)", ordering="jobs_completed_24h")
+    def completed_24h(self, obj):
+        return obj.jobs_completed_24h
+
+    @admin.display(description="failed (24 h)", ordering="jobs_failed_24h")
+    def failed_24h(self, obj):
+        return obj.jobs_failed_24h
+
+
+RunnerAdmin.online.__doc__ = (
+    "Online: the runner called the API within RUNNERS_ONLINE_WINDOW (15 min by default). "
+    "The library refreshes the last contact at most every 5 minutes, and an idle runner only "
+    "calls when pinged, so an idle runner may show offline while connected."
+)
+
+
+# --- Runner jobs ------------------------------------------------------------------------------
+
+
+class RunnerJobChangeList(ChangeList):
+    """Loads the page's transcoded videos in one more query (the link to our video)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        directories = transcoded_video_directories(
+            video_uuids={runner_job_video_uuid(job) for job in self.result_list}
+        )
+        for job in self.result_list:
+            job.video_directory = directories.get(runner_job_video_uuid(job) or "")
 
 
 @admin.register(RunnerJob)
@@ -100,75 +278,194 @@ class RunnerJobAdmin(ReadOnlyAdmin):
     list_display = (
         "uuid",
         "type",
-        "state",
-        "failures",
-        "priority",
-        "progress",
+        "coloured_state",
+        "video_link",
+        "resolution",
+        "progress_bar",
         "runner_name",
+        "failures",
         "startedAt",
         "finishedAt",
-        "createdAt",
+        "age",
     )
-    list_filter = ("state", "type")
+    list_filter = ("state", "type", "runner")
     list_select_related = ("runner",)
-    search_fields = ("uuid", "runner__name")
+    search_fields = ("uuid",)
+    search_help_text = "A job uuid, or a video id (every job of that video)."
     ordering = ("-createdAt",)
     fields = (
-        "id",
         "uuid",
-        "domain",
         "type",
-        "state",
+        "coloured_state",
+        "video_link",
+        "resolution",
+        "progress_bar",
+        "runner_name",
         "failures",
         "error",
         "priority",
-        "progress",
         "masked_job_token",
-        "runner_name",
         "dependsOnRunnerJob",
-        "payload",
-        "privatePayload",
+        "formatted_payload",
+        "formatted_private_payload",
         "startedAt",
         "finishedAt",
         "createdAt",
         "updatedAt",
     )
     readonly_fields = fields
+    actions = ("cancel_jobs", "requeue_jobs", "ping_runners", "delete_finished_jobs")
 
-    @admin.display(description="processing job token")
-    def masked_job_token(self, obj):
-        return mask_token(obj.processingJobToken)
+    def get_changelist(self, request, **kwargs):
+        return RunnerJobChangeList
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .defer("processingJobToken", "runner__runnerToken", "dependsOnRunnerJob")
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            value = uuid.UUID(term)
+        except ValueError:
+            return queryset.none(), False
+        video_uuids = transcoded_video_uuids_under(prefix=video_outputs_root(video_id=value))
+        from django.db.models import Q
+
+        return queryset.filter(Q(uuid=value) | Q(privatePayload__videoUUID__in=video_uuids)), False
+
+    @admin.display(description="state", ordering="state")
+    def coloured_state(self, obj):
+        return format_html(
+            '<span class="job-state" style="color: #fff; background: {}; padding: 1px 6px;'
+            ' border-radius: 3px">{}</span>',
+            STATE_COLOURS.get(obj.state, "#6c757d"),
+            obj.get_state_display(),
+        )
+
+    @admin.display(description="video")
+    def video_link(self, obj):
+        directory = getattr(obj, "video_directory", None)
+        if directory is None:
+            directories = transcoded_video_directories(video_uuids=[runner_job_video_uuid(obj)])
+            directory = directories.get(runner_job_video_uuid(obj) or "")
+        video_id = video_id_of_destination(directory)
+        if not video_id:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:videos_video_change", args=[video_id]), video_id
+        )
+
+    @admin.display(description="resolution")
+    def resolution(self, obj):
+        output = (obj.payload or {}).get("output") or {}
+        return f"{output['resolution']}p" if output.get("resolution") else "-"
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_bar(self, obj):
+        if obj.progress is None:
+            return "-"
+        return format_html(
+            '<progress max="100" value="{}" title="{}%"></progress>', obj.progress, obj.progress
+        )
 
     @admin.display(description="runner", ordering="runner__name")
     def runner_name(self, obj):
         return obj.runner.name if obj.runner else "-"
 
+    @admin.display(description="age", ordering="createdAt")
+    def age(self, obj):
+        from django.utils.timesince import timesince
 
-@admin.register(Video)
+        return timesince(obj.createdAt)
+
+    @admin.display(description="processing job token")
+    def masked_job_token(self, obj):
+        return mask_token(obj.processingJobToken)
+
+    @admin.display(description="payload")
+    def formatted_payload(self, obj):
+        return json_block(mask_secrets(obj.payload))
+
+    @admin.display(description="private payload")
+    def formatted_private_payload(self, obj):
+        return json_block(mask_secrets(obj.privatePayload))
+
+    @staff_action(
+        permission="cancel_runnerjob",
+        description="Cancel the selected jobs (and their dependent jobs)",
+        refusals=(staff.StaffRefused,),
+    )
+    def cancel_jobs(self, request, job, *, dry_run):
+        return staff.runner_job_cancel(job=job, dry_run=dry_run)
+
+    @staff_action(
+        permission="requeue_runnerjob",
+        description="Requeue the selected errored or stalled jobs",
+        refusals=(staff.StaffRefused,),
+    )
+    def requeue_jobs(self, request, job, *, dry_run):
+        return staff.runner_job_requeue(job=job, dry_run=dry_run)
+
+    @bulk_action(
+        permission="ping_runners",
+        description="Ping the runners (they ask for jobs now)",
+        preview=lambda jobs: ["Every connected runner is told that jobs wait."],
+        verb_flag=2,
+    )
+    def ping_runners(self, request, jobs):
+        return staff.runner_jobs_ping()
+
+    @bulk_action(
+        permission="purge_runnerjob",
+        description="Delete the selected finished jobs",
+        preview=lambda jobs: [
+            "Finished jobs (completed, errored, cancelled) are deleted; pending, waiting and "
+            "processing ones are kept, with the finished parent they depend on.",
+            f"Finished among the selection: {bounded_count(staff.runner_jobs_finished(jobs))}"
+            f"; unfinished (kept): {bounded_count(staff.runner_jobs_unfinished(jobs))}.",
+        ],
+    )
+    def delete_finished_jobs(self, request, jobs):
+        deleted, skipped = staff.runner_jobs_delete_finished(jobs=jobs)
+        return f"{deleted} finished job(s) deleted, {skipped} unfinished skipped (not finished)"
+
+
+# --- The transcoded side (read-only, for investigations) --------------------------------------
+
+
+@admin.register(TranscodedVideo)
 class TranscodedVideoAdmin(ReadOnlyAdmin):
     list_display = ("uuid", "state", "duration", "directory", "baseFilename", "createdAt")
     list_filter = ("state",)
-    search_fields = ("uuid", "directory")
+    search_fields = ("directory",)
     ordering = ("-createdAt",)
 
 
-@admin.register(VideoFile)
-class VideoFileAdmin(ReadOnlyAdmin):
+@admin.register(TranscodedFile)
+class TranscodedFileAdmin(ReadOnlyAdmin):
     list_display = ("filename", "video", "resolution", "fps", "size", "extname", "createdAt")
     list_filter = ("resolution",)
     list_select_related = ("video",)
-    search_fields = ("filename", "video__uuid")
+    search_fields = ("filename",)
     ordering = ("-createdAt",)
 
 
-@admin.register(VideoStreamingPlaylist)
-class VideoStreamingPlaylistAdmin(ReadOnlyAdmin):
+@admin.register(TranscodedPlaylist)
+class TranscodedPlaylistAdmin(ReadOnlyAdmin):
     list_display = ("playlistFilename", "video", "createdAt")
     list_select_related = ("video",)
-    search_fields = ("playlistFilename", "video__uuid")
+    search_fields = ("playlistFilename",)
+    ordering = ("-createdAt",)
 
 
-@admin.register(VideoJobInfo)
-class VideoJobInfoAdmin(ReadOnlyAdmin):
+@admin.register(TranscodingJobInfo)
+class TranscodingJobInfoAdmin(ReadOnlyAdmin):
     list_display = ("video", "pendingTranscode", "pendingMove", "pendingTranscript", "updatedAt")
     list_select_related = ("video",)
+    ordering = ("-updatedAt",)

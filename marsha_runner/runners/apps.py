@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class RunnersConfig(AppConfig):
     name = "marsha_runner.runners"
     label = "runners"
-    verbose_name = "PeerTube runners"
+    verbose_name = "Transcoding"
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)

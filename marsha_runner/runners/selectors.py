@@ -31,3 +31,67 @@ def runner_jobs_available(*, job_types=None, limit: int = 10):
     if job_types:
         jobs = jobs.filter(type__in=job_types)
     return jobs.order_by("priority")[:limit]
+
+
+def runners_with_activity(queryset, *, since):
+    """Runners annotated with jobs in progress, completed and failed since ``since``.
+
+    One correlated count per column, each served by the (runner, state, finishedAt) index:
+    one query for a whole page of runners, whatever the size of the jobs table.
+    """
+    from django.db.models import Count, IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    def count(**filters):
+        jobs = (
+            RunnerJob.objects.filter(runner=OuterRef("pk"), **filters)
+            .order_by()
+            .values("runner")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Coalesce(Subquery(jobs, output_field=IntegerField()), 0)
+
+    return queryset.annotate(
+        jobs_in_progress=count(state=RunnerJobState.PROCESSING),
+        jobs_completed_24h=count(state=RunnerJobState.COMPLETED, finishedAt__gte=since),
+        jobs_failed_24h=count(state=RunnerJobState.ERRORED, finishedAt__gte=since),
+    )
+
+
+def transcoded_video_directories(*, video_uuids) -> dict[str, str]:
+    """{transcoded video uuid: its directory} for many jobs' videos in one query."""
+    from django_peertube_runner_connector.models import Video
+
+    rows = Video.objects.filter(uuid__in=[u for u in video_uuids if u]).values_list(
+        "uuid", "directory"
+    )
+    return {str(uuid): directory for uuid, directory in rows}
+
+
+def transcoded_video_uuids_under(*, prefix: str) -> list[str]:
+    """Uuids of the transcoded videos whose directory starts with ``prefix``."""
+    from django_peertube_runner_connector.models import Video
+
+    return [
+        str(u)
+        for u in Video.objects.filter(directory__startswith=prefix).values_list("uuid", flat=True)
+    ]
+
+
+def runner_jobs_of_destination(*, destination: str):
+    """Every job of the transcodings writing to ``destination``, with its runner, oldest
+    first (the staff's view of one version's job tree)."""
+    uuids = [str(u) for u in _transcoded_video_uuids_at(destination)]
+    return (
+        RunnerJob.objects.filter(privatePayload__videoUUID__in=uuids)
+        .select_related("runner")
+        .defer("processingJobToken", "runner__runnerToken")
+        .order_by("createdAt")
+    )
+
+
+def _transcoded_video_uuids_at(directory: str):
+    from django_peertube_runner_connector.models import Video
+
+    return Video.objects.filter(directory=directory).values_list("uuid", flat=True)

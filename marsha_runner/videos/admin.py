@@ -1,19 +1,187 @@
-"""A basic admin for videos (the staff admin on top may replace it)."""
+"""Staff admin of our videos: read-only but the title; every change goes through an action.
+
+Each action is a thin shell over a service of ``services`` (the same functions the API,
+tasks and commands use); ``admin_kit`` gives the confirmation page, the per-object messages,
+the log entries and the permission check.
+"""
+
+import uuid
 
 from django.contrib import admin
+from django.db.models import Q
+from django.utils.html import format_html, format_html_join
 
+from marsha_runner.admin_kit import StaffAdmin, human_size, staff_action
+from marsha_runner.runners.selectors import runner_jobs_of_destination
+
+from . import services
 from .models import Video
 
 
+class HasErrorFilter(admin.SimpleListFilter):
+    title = "has error"
+    parameter_name = "has_error"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(upload_error_reason="")
+        if self.value() == "no":
+            return queryset.filter(upload_error_reason="")
+        return queryset
+
+
 @admin.register(Video)
-class VideoAdmin(admin.ModelAdmin):
+class VideoAdmin(StaffAdmin):
     list_display = (
+        "thumbnail",
         "title",
         "upload_state",
         "transcode_pipeline",
         "storage_location",
+        "resolution_list",
+        "duration_display",
+        "size_display",
         "created_on",
+        "updated_on",
     )
-    list_filter = ("upload_state", "transcode_pipeline", "storage_location")
-    search_fields = ("title", "id")
-    readonly_fields = ("id", "created_on", "updated_on")
+    list_display_links = ("title",)
+    list_filter = ("upload_state", "transcode_pipeline", "storage_location", HasErrorFilter)
+    search_fields = ("title",)
+    search_help_text = "A video id, or words of its title."
+    ordering = ("-created_on",)
+    fields = (
+        "id",
+        "title",
+        "upload_state",
+        "upload_error_reason",
+        "transcode_pipeline",
+        "storage_location",
+        "resolution_list",
+        "duration_display",
+        "size_display",
+        "uploaded_on",
+        "processing_stamp",
+        "launched_stamp",
+        "url_links",
+        "player",
+        "job_tree",
+        "created_on",
+        "updated_on",
+    )
+    readonly_fields = tuple(f for f in fields if f != "title")
+    actions = ("retranscode",)
+
+    class Media:
+        js = ("videos/vendor/hls.js/hls.min.js", "videos/admin/player.js")
+
+    def has_add_permission(self, request):
+        return False  # videos are created through the API
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(Q(id=uuid.UUID(term)) | Q(title__icontains=term)), False
+        except ValueError:
+            return queryset.filter(title__icontains=term), False
+
+    @admin.display(description="")
+    def thumbnail(self, obj):
+        thumbnails = (obj.urls or {}).get("thumbnails") or {}
+        if not thumbnails:
+            return "-"
+        url = thumbnails[max(thumbnails, key=lambda r: int(r) if str(r).isdigit() else 0)]
+        return format_html('<img src="{}" alt="" style="height: 36px">', url)
+
+    @admin.display(description="resolutions")
+    def resolution_list(self, obj):
+        return ", ".join(f"{r}p" for r in obj.resolutions or []) or "-"
+
+    @admin.display(description="duration", ordering="duration")
+    def duration_display(self, obj):
+        if obj.duration is None:
+            return "-"
+        minutes, seconds = divmod(int(round(obj.duration)), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+    @admin.display(description="size", ordering="size")
+    def size_display(self, obj):
+        return human_size(obj.size)
+
+    @admin.display(description="urls")
+    def url_links(self, obj):
+        links = []
+
+        def walk(prefix, value):
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    walk(f"{prefix} {key}".strip(), item)
+            elif isinstance(value, str) and value:
+                links.append((prefix, value, value))
+
+        walk("", obj.urls or {})
+        if not links:
+            return "-"
+        return format_html_join(
+            "", '<div>{}: <a href="{}" target="_blank" rel="noopener">{}</a></div>', links
+        )
+
+    @admin.display(description="player")
+    def player(self, obj):
+        hls = ((obj.urls or {}).get("manifests") or {}).get("hls")
+        if not hls:
+            return "-"
+        return format_html(
+            '<video id="hls-player" controls muted width="480" data-src="{}"></video>', hls
+        )
+
+    @admin.display(description="jobs of the version being transcoded")
+    def job_tree(self, obj):
+        stamp = obj.processing_stamp or obj.active_stamp
+        if not stamp:
+            return "-"
+        jobs = list(runner_jobs_of_destination(destination=obj.output_prefix(stamp)))
+        if not jobs:
+            return "no runner job"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    "↳" if job.dependsOnRunnerJob_id else "",
+                    job.type,
+                    job.get_state_display(),
+                    f"{((job.payload or {}).get('output') or {}).get('resolution', '-')}p",
+                    "-" if job.progress is None else f"{job.progress:.0f}%",
+                    job.runner.name if job.runner else "-",
+                    job.failures,
+                    job.error or "",
+                )
+                for job in jobs
+            ),
+        )
+        return format_html(
+            '<table id="job-tree"><thead><tr><th></th><th>type</th><th>state</th>'
+            "<th>resolution</th><th>progress</th><th>runner</th><th>failures</th>"
+            "<th>error</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    # --- Actions: thin shells over the services -----------------------------------------------
+
+    @staff_action(
+        permission="retranscode_video",
+        description="Re-trigger transcoding",
+        refusals=(services.VideoRefused,),
+    )
+    def retranscode(self, request, video, *, dry_run):
+        return services.video_retranscode(video_id=video.id, dry_run=dry_run)

@@ -4,3 +4,4 @@ from django.apps import AppConfig
 class VideosConfig(AppConfig):
     name = "marsha_runner.videos"
     label = "videos"
+    verbose_name = "Videos"

@@ -52,6 +52,30 @@ class Video(models.Model):
 
     class Meta:
         ordering = ["-created_on"]
+        # One index behind the default ordering and each admin filter with that ordering.
+        indexes = [
+            models.Index(fields=["-created_on"], name="video_created"),
+            models.Index(fields=["upload_state", "-created_on"], name="video_state_created"),
+            models.Index(
+                fields=["transcode_pipeline", "-created_on"], name="video_pipeline_created"
+            ),
+            models.Index(
+                fields=["storage_location", "-created_on"], name="video_location_created"
+            ),
+            models.Index(
+                fields=["-created_on"],
+                name="video_has_error_created",
+                condition=~models.Q(upload_error_reason=""),
+            ),
+        ]
+        # Each staff action requires its own permission (the admin checks them).
+        permissions = [
+            ("retranscode_video", "Can re-trigger the transcoding of a video"),
+            ("switch_pipeline_video", "Can switch a legacy video to the PEERTUBE pipeline"),
+            ("transcode_missing_video", "Can transcode the missing renditions of a video"),
+            ("migrate_video", "Can migrate a video's storage to Scaleway"),
+            ("transcribe_video", "Can transcribe a video"),
+        ]
 
     def __str__(self):
         return f"{self.title} ({self.upload_state})"

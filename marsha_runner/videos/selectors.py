@@ -6,3 +6,18 @@ from .models import Video
 def video_get(*, video_id) -> Video:
     """The video, or ``Video.DoesNotExist``."""
     return Video.objects.get(id=video_id)
+
+
+def video_id_of_destination(destination: str | None) -> str | None:
+    """Our video's id from a transcoding destination ``vod/<id>/video/<stamp>``."""
+    from .services import DESTINATION_RE
+
+    match = DESTINATION_RE.match(destination or "")
+    return match["video_id"] if match else None
+
+
+def video_outputs_root(*, video_id) -> str:
+    """``vod/<id>/``: the directory above every transcoded version of one video."""
+    from .constants import OUTPUT_PREFIX
+
+    return OUTPUT_PREFIX.split("{stamp}", 1)[0].format(video_id=video_id)

@@ -23,7 +23,7 @@ from marsha_runner.runners.services import (
     transcoding_release_source,
     transcoding_start,
 )
-from marsha_runner.storage import get_upload_backend
+from marsha_runner.storage import get_upload_backend, storage_replace
 from marsha_runner.storage.base import UploadPolicy, UploadRefused
 from marsha_runner.websocket.notify import video_state_changed
 
@@ -345,3 +345,63 @@ def _notify_on_commit(video: Video) -> None:
             video_id=video_id, state=state, payload={"upload_error_reason": reason}
         )
     )
+
+
+# --- Staff: transcode a ready or errored video again ------------------------------------------
+
+
+def _video_source_candidates(video: Video):
+    """(storage, key, label) of each object a new transcoding may start from, best first:
+    the kept upload of the last stamp, then the highest rendition of the served version."""
+    storage = storages["videos"]
+    if video.processing_stamp:
+        yield storage, video.source_key(video.processing_stamp), "its kept upload"
+    stamp = video.active_stamp
+    if stamp and video.resolutions and video.transcode_pipeline == TranscodePipeline.PEERTUBE:
+        top = max(int(r) for r in video.resolutions)
+        yield storage, video.rendition_video_key(stamp, top), f"its {top}p rendition"
+
+
+def _video_source_find(candidates):
+    for storage, key, label in candidates:
+        if storage.exists(key):
+            return storage, key, label
+    return None
+
+
+def _video_transcode_from(video: Video, source, *, dry_run: bool) -> str:
+    """Copy ``source`` to a fresh stamp's upload key, set ``processing``, launch after commit.
+
+    The served version (``uploaded_on``, ``urls``) stays until the new one is complete.
+    """
+    storage, key, label = source
+    if dry_run:
+        return f"will be transcoded again from {label}"
+    stamp = _next_stamp(video)
+    with storage.open(key, "rb") as handle:
+        storage_replace(storages["videos"], video.source_key(stamp), handle)
+    video.processing_stamp = stamp
+    video.upload_state = UploadState.PROCESSING
+    video.upload_error_reason = ""
+    video.save(
+        update_fields=["processing_stamp", "upload_state", "upload_error_reason", "updated_on"]
+    )
+    transaction.on_commit(lambda: _enqueue_launch(video_id=video.id, stamp=stamp))
+    _notify_on_commit(video)
+    logger.info("Video %s: transcoding again from %s (stamp %s).", video.id, label, stamp)
+    return f"transcoding again from {label}"
+
+
+@transaction.atomic
+def video_retranscode(*, video_id, dry_run: bool = False) -> str:
+    """Re-trigger the transcoding of a ready or errored video of the PEERTUBE pipeline (or
+    never transcoded), from its kept upload or its highest rendition. Refuses with a reason."""
+    video = Video.objects.select_for_update().get(id=video_id)
+    if video.upload_state not in (UploadState.READY, UploadState.ERROR):
+        raise VideoRefused(f"it is {video.upload_state}: only a ready or errored video")
+    if video.transcode_pipeline == TranscodePipeline.AWS:
+        raise VideoRefused("it is a legacy AWS video: switch it to the PEERTUBE pipeline")
+    source = _video_source_find(_video_source_candidates(video))
+    if source is None:
+        raise VideoRefused("no source left: neither its upload nor a rendition is in storage")
+    return _video_transcode_from(video, source, dry_run=dry_run)

@@ -1,0 +1,203 @@
+"""Staff operations on runner jobs, runners and registration tokens (the admin's actions).
+
+PeerTube's runner admin semantics: cancel a pending, waiting or processing job and its
+descendants; requeue an errored or stalled job; ping runners; delete finished jobs in bulk.
+Every function takes keyword arguments, returns a short sentence of what it did (or would do,
+with ``dry_run``: everything runs, then rolls back) and raises ``StaffRefused`` (with the
+reason) when it does nothing to that object.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_peertube_runner_connector.models import (
+    Runner,
+    RunnerJob,
+    RunnerJobState,
+    RunnerRegistrationToken,
+)
+
+from .callbacks import transcoding_ended_notify
+from .selectors import runner_job_video_uuid
+from .services import registration_token_generate, runners_ping
+
+logger = logging.getLogger(__name__)
+
+CANCELLABLE_STATES = (
+    RunnerJobState.PENDING,
+    RunnerJobState.WAITING_FOR_PARENT_JOB,
+    RunnerJobState.PROCESSING,
+)
+FINISHED_STATES = (
+    RunnerJobState.COMPLETED,
+    RunnerJobState.ERRORED,
+    RunnerJobState.CANCELLED,
+    RunnerJobState.PARENT_ERRORED,
+    RunnerJobState.PARENT_CANCELLED,
+)
+REQUEUABLE_STATES = (RunnerJobState.ERRORED, RunnerJobState.PARENT_ERRORED)
+
+
+class StaffRefused(ValueError):
+    """This object was left alone; str(err) says why (shown to staff as "skipped")."""
+
+
+def _label(state) -> str:
+    return RunnerJobState(state).label.lower()
+
+
+def runner_job_is_stalled(job: RunnerJob, *, now=None) -> bool:
+    """Processing without news for ``RUNNERS_STALLED_JOB_TIMEOUT`` seconds."""
+    now = now or timezone.now()
+    timeout = timedelta(seconds=settings.RUNNERS_STALLED_JOB_TIMEOUT)
+    return job.state == RunnerJobState.PROCESSING and job.updatedAt < now - timeout
+
+
+def _descendant_ids(job_ids) -> list:
+    """Every job below ``job_ids`` in their trees: one query per level (trees are 2 deep)."""
+    found, level = [], list(job_ids)
+    while level:
+        level = list(
+            RunnerJob.objects.filter(dependsOnRunnerJob_id__in=level).values_list("pk", flat=True)
+        )
+        found += level
+    return found
+
+
+def runner_job_cancel(*, job: RunnerJob, dry_run: bool = False) -> str:
+    """Cancel one job and its unfinished descendants (parent cancelled); tell the video app.
+
+    Refused for a finished job. A runner processing it gets a 404 at its next update.
+    """
+    with transaction.atomic():
+        job = RunnerJob.objects.select_for_update().get(pk=job.pk)
+        if job.state not in CANCELLABLE_STATES:
+            raise StaffRefused(
+                f"it is {_label(job.state)}: only a pending, waiting or processing job "
+                "can be cancelled"
+            )
+        now = timezone.now()
+        fields = {"processingJobToken": None, "progress": None, "finishedAt": now}
+        RunnerJob.objects.filter(pk=job.pk).update(
+            state=RunnerJobState.CANCELLED, updatedAt=now, **fields
+        )
+        children = (
+            RunnerJob.objects.filter(pk__in=_descendant_ids([job.pk]))
+            .exclude(state__in=FINISHED_STATES)
+            .update(state=RunnerJobState.PARENT_CANCELLED, updatedAt=now, **fields)
+        )
+        video_uuid = runner_job_video_uuid(job)
+        if video_uuid:
+            transcoding_ended_notify(video_uuid=video_uuid)
+        if dry_run:
+            transaction.set_rollback(True)
+            return f"will be cancelled, with {children} dependent job(s)"
+    logger.info("Runner job %s cancelled by staff (%s descendants).", job.uuid, children)
+    return f"cancelled, with {children} dependent job(s)" if children else "cancelled"
+
+
+def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
+    """An errored or stalled job back to pending (failures reset), runners pinged on commit.
+
+    Its parent-errored descendants wait for it again.
+    """
+    with transaction.atomic():
+        job = RunnerJob.objects.select_for_update().get(pk=job.pk)
+        stalled = runner_job_is_stalled(job)
+        if job.state not in REQUEUABLE_STATES and not stalled:
+            raise StaffRefused(
+                f"it is {_label(job.state)}: only an errored or stalled job can be requeued"
+            )
+        if job.state == RunnerJobState.PARENT_ERRORED:
+            raise StaffRefused("its parent errored: requeue the parent job")
+        now = timezone.now()
+        RunnerJob.objects.filter(pk=job.pk).update(
+            state=RunnerJobState.PENDING,
+            failures=0,
+            error=None,
+            processingJobToken=None,
+            progress=None,
+            startedAt=None,
+            finishedAt=None,
+            runner=None,
+            updatedAt=now,
+        )
+        waiting = (
+            RunnerJob.objects.filter(pk__in=_descendant_ids([job.pk]))
+            .filter(state__in=(RunnerJobState.PARENT_ERRORED, RunnerJobState.ERRORED))
+            .update(
+                state=RunnerJobState.WAITING_FOR_PARENT_JOB,
+                failures=0,
+                error=None,
+                finishedAt=None,
+                updatedAt=now,
+            )
+        )
+        transaction.on_commit(runners_ping)
+        what = "stalled" if stalled else "errored"
+        if dry_run:
+            transaction.set_rollback(True)
+            return f"will be requeued ({what}), with {waiting} dependent job(s)"
+    logger.info("Runner job %s requeued by staff.", job.uuid)
+    return f"requeued ({what}), {waiting} dependent job(s) waiting for it; runners pinged"
+
+
+def runner_jobs_ping() -> str:
+    """Tell every connected runner to ask for jobs now."""
+    runners_ping()
+    return "runners pinged"
+
+
+def runner_jobs_finished(jobs):
+    return jobs.filter(state__in=FINISHED_STATES)
+
+
+def runner_jobs_unfinished(jobs):
+    return jobs.exclude(state__in=FINISHED_STATES)
+
+
+def runner_jobs_delete_finished(*, jobs) -> tuple[int, int]:
+    """Delete the finished jobs among the queryset ``jobs``; (deleted, skipped unfinished).
+
+    Works on a queryset of any size without loading its rows: one count, then deletes in
+    batches of primary keys (a parent's cascade never reaches an unfinished child: those
+    are left, with their parent, and counted as skipped).
+    """
+    finished = runner_jobs_finished(jobs)
+    unfinished = runner_jobs_unfinished(jobs)
+    skipped = unfinished.count()
+    # A finished parent of an unfinished child would take the child in its cascade.
+    protected = RunnerJob.objects.filter(
+        pk__in=unfinished.exclude(dependsOnRunnerJob=None).values("dependsOnRunnerJob")
+    ).values("pk")
+    deletable = finished.exclude(pk__in=protected)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            batch = list(deletable.order_by().values_list("pk", flat=True)[:5000])
+            if not batch:
+                break
+            # Children first, so the library's self-cascade has nothing left to walk.
+            RunnerJob.objects.filter(pk__in=batch).exclude(dependsOnRunnerJob=None).delete()
+            RunnerJob.objects.filter(pk__in=batch).delete()
+            deleted += len(batch)
+    logger.info("Staff deleted %s finished runner jobs (%s unfinished skipped).", deleted, skipped)
+    return deleted, skipped
+
+
+# --- Runners and registration tokens ----------------------------------------------------------
+
+
+def registration_token_create() -> RunnerRegistrationToken:
+    """A fresh registration token, for one more fleet of runners."""
+    token = RunnerRegistrationToken(registrationToken=registration_token_generate())
+    token.full_clean()
+    token.save()
+    return token
+
+
+def registration_token_runners(*, token: RunnerRegistrationToken):
+    return Runner.objects.filter(runnerRegistrationToken=token)

@@ -1,0 +1,113 @@
+"""Video actions: each a shell over a videos service (filesystem video storage)."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+
+from marsha_runner.videos.constants import TranscodePipeline, UploadState
+from marsha_runner.videos.models import Video
+from tests.factories import VideoFactory
+
+from .helpers import action_names, messages_of, post_action, staff_user
+
+pytestmark = pytest.mark.django_db
+
+STAMP = 1_700_000_000
+
+
+@pytest.fixture
+def videos(videos_root):
+    storage = storages["videos"]
+    errored = VideoFactory(
+        title="errored", upload_state=UploadState.ERROR, upload_error_reason="boom",
+        processing_stamp=STAMP, launched_stamp=STAMP,
+    )  # fmt: skip
+    storage.save(errored.source_key(STAMP), ContentFile(b"kept upload"))
+    ready = VideoFactory(
+        title="ready", upload_state=UploadState.READY, processing_stamp=STAMP,
+        launched_stamp=STAMP, uploaded_on=Video.stamp_to_datetime(STAMP),
+        transcode_pipeline=TranscodePipeline.PEERTUBE, resolutions=[240, 480],
+        urls={"manifests": {"hls": "http://x/master.m3u8"}},
+    )  # fmt: skip
+    storage.save(ready.rendition_video_key(STAMP, 480), ContentFile(b"480p rendition"))
+    pending = VideoFactory(title="pending")
+    legacy = VideoFactory(
+        title="legacy", upload_state=UploadState.READY, transcode_pipeline=TranscodePipeline.AWS
+    )
+    lost = VideoFactory(title="lost", upload_state=UploadState.ERROR, processing_stamp=STAMP)
+    untouched = VideoFactory(title="untouched", upload_state=UploadState.ERROR,
+                             processing_stamp=STAMP)  # fmt: skip
+    storage.save(untouched.source_key(STAMP), ContentFile(b"other upload"))
+    return errored, ready, pending, legacy, lost, untouched
+
+
+def row(video):
+    return Video.objects.filter(pk=video.pk).values().get()
+
+
+def test_retranscode_refused_without_its_permission(client, videos):
+    errored, *_ = videos
+    client.force_login(staff_user())
+    assert "retranscode" not in action_names(client, Video)
+    before = row(errored)
+    response = post_action(client, Video, "retranscode", [errored], confirmed=True)
+    assert response.status_code in (200, 302)  # the list again: no such action for this user
+    assert row(errored) == before
+    assert not LogEntry.objects.exists()
+
+
+def test_retranscode_confirmation_then_effect(client, videos, django_capture_on_commit_callbacks):
+    errored, ready, pending, legacy, lost, untouched = videos
+    selection = [errored, ready, pending, legacy, lost]
+    client.force_login(staff_user("retranscode_video"))
+
+    page = post_action(client, Video, "retranscode", selection)
+    html = page.content.decode()
+    assert page.templates[0].name == "admin_kit/confirm_action.html"
+    assert "will be transcoded again from its kept upload" in html
+    assert "will be transcoded again from its 480p rendition" in html
+    assert "skipped: it is pending: only a ready or errored video" in html
+    assert "skipped: it is a legacy AWS video: switch it to the PEERTUBE pipeline" in html
+    assert "skipped: no source left" in html
+    assert row(errored)["upload_state"] == UploadState.ERROR  # nothing changed yet
+
+    skipped_before = {v.pk: row(v) for v in (pending, legacy, lost, untouched)}
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_action(client, Video, "retranscode", selection, confirmed=True)
+    storage = storages["videos"]
+    for video, content in ((errored, b"kept upload"), (ready, b"480p rendition")):
+        video.refresh_from_db()
+        assert video.upload_state == UploadState.PROCESSING
+        assert video.processing_stamp > STAMP
+        with storage.open(video.source_key(video.processing_stamp)) as handle:
+            assert handle.read() == content
+    # A ready video keeps serving its version until the new one is complete.
+    assert ready.urls == {"manifests": {"hls": "http://x/master.m3u8"}}
+    assert ready.uploaded_on == Video.stamp_to_datetime(STAMP)
+    assert errored.upload_error_reason == ""
+    assert {pk: row(Video(pk=pk)) for pk in skipped_before} == skipped_before  # untouched
+    assert len(callbacks) >= 2  # the launches, enqueued after commit
+
+    messages = messages_of(response)
+    assert "errored (error): transcoding again from its kept upload." in messages
+    assert any("skipped: no source left" in m for m in messages)
+    assert any("2 done, 3 skipped" in m for m in messages)
+    assert set(LogEntry.objects.values_list("object_id", flat=True)) == {
+        str(errored.pk),
+        str(ready.pk),
+    }
+
+
+def test_only_the_title_is_editable(admin_client, videos):
+    errored, *_ = videos
+    from .helpers import change
+
+    response = admin_client.post(
+        change(Video, errored.pk),
+        {"title": "renamed", "upload_state": "ready", "urls": '{"x": 1}'},
+    )
+    assert response.status_code == 302
+    errored.refresh_from_db()
+    assert errored.title == "renamed"
+    assert errored.upload_state == UploadState.ERROR and errored.urls is None
