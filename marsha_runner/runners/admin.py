@@ -363,7 +363,8 @@ class RunnerJobAdmin(ReadOnlyAdmin):
 
     @admin.display(description="resolution")
     def resolution(self, obj):
-        output = (obj.payload or {}).get("output") or {}
+        payload = obj.payload if isinstance(obj.payload, dict) else {}
+        output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
         return f"{output['resolution']}p" if output.get("resolution") else "-"
 
     @admin.display(description="progress", ordering="progress")

@@ -13,7 +13,8 @@ ACTIVE_STATES = (
 
 def runner_job_video_uuid(runner_job: RunnerJob) -> str | None:
     """The transcoded video a job belongs to (the library keeps it in its private payload)."""
-    return (runner_job.privatePayload or {}).get("videoUUID")
+    payload = runner_job.privatePayload
+    return payload.get("videoUUID") if isinstance(payload, dict) else None
 
 
 def runner_jobs_of_video(*, video_uuid):

@@ -18,6 +18,12 @@ from . import services
 from .models import Video
 
 
+def _job_resolution(job) -> str:
+    payload = job.payload if isinstance(job.payload, dict) else {}
+    output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
+    return f"{output['resolution']}p" if output.get("resolution") else "-"
+
+
 class HasErrorFilter(admin.SimpleListFilter):
     title = "has error"
     parameter_name = "has_error"
@@ -160,7 +166,7 @@ class VideoAdmin(StaffAdmin):
                     "↳" if job.dependsOnRunnerJob_id else "",
                     job.type,
                     job.get_state_display(),
-                    f"{((job.payload or {}).get('output') or {}).get('resolution', '-')}p",
+                    _job_resolution(job),
                     "-" if job.progress is None else f"{job.progress:.0f}%",
                     job.runner.name if job.runner else "-",
                     job.failures,
