@@ -14,6 +14,11 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_application = get_asgi_application()
 
+from marsha_runner.runners.asgi import runner_fast_routes  # noqa: E402
+
+# jobs/request skips the middleware stack (runners/asgi.py): a fleet calls it at once.
+django_application = runner_fast_routes(django_application)
+
 import socketio  # noqa: E402
 
 from marsha_runner.runners.socket import sio  # noqa: E402

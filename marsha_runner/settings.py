@@ -313,6 +313,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's default config gives "django" its own console handler under DEBUG: with
+        # ours on the root every 4xx/5xx line was printed twice (measured on jobs/request).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # The library logs runner tokens at INFO in its socket handler; ours replaces it,
         # and its own socket logger is kept quiet in case an upgrade brings it back.
         "django_peertube_runner_connector.socket": {"level": "WARNING"},

@@ -18,6 +18,7 @@ Tokens are never logged.
 import logging
 import re
 import uuid as uuid_lib
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -31,7 +32,7 @@ from django_peertube_runner_connector.models import (
 
 from .handlers import runner_job_handler
 from .problems import RunnerRefusal
-from .selectors import runner_job_video_uuid, runner_jobs_available
+from .selectors import runner_job_video_uuid
 from .services import runner_token_generate
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ NAME_MAX = 100
 # PeerTube allows 1,000; the library's column holds 255 (refused rather than cut).
 DESCRIPTION_MAX = 255
 MESSAGE_MAX = 5000
+IP_MAX = 255  # the library's Runner.ip (X-Forwarded-For can be longer)
+LAST_CONTACT_EVERY = timedelta(minutes=5)
 REASON_MAX = 5000
 
 # PeerTube's isStableOrUnstableVersionValid: "1.2.3" or "1.2.3-rc.1" / -alpha.N / -beta.N.
@@ -118,9 +121,18 @@ def runner_by_token(*, runner_token) -> Runner:
 
 
 def runner_contact(*, runner: Runner, ip: str | None) -> None:
-    """Record the runner's last contact (the library writes it at most every 5 minutes)."""
-    if ip:
-        runner.update_last_contact(ip)
+    """Record the runner's last contact at most every ``LAST_CONTACT_EVERY``, as PeerTube and
+    the library do, by a conditional UPDATE: a fleet asking every second does not write its
+    rows every second, and a contact another process just wrote is not overwritten."""
+    now = timezone.now()
+    cutoff = now - LAST_CONTACT_EVERY
+    if not ip or runner.lastContact >= cutoff:
+        return
+    ip = ip[:IP_MAX]
+    Runner.objects.filter(pk=runner.pk, lastContact__lt=cutoff).update(
+        lastContact=now, ip=ip, updatedAt=now
+    )
+    runner.lastContact, runner.ip = now, ip
 
 
 def runner_register(
@@ -177,17 +189,6 @@ def runner_unregister(*, runner: Runner) -> None:
 
 
 # --- jobs -------------------------------------------------------------------------------------
-
-
-def runner_jobs_request(
-    *, runner_token, job_types=None, version=None, ip: str | None = None
-) -> list[RunnerJob]:
-    """Pending jobs this runner may accept (by priority, at most 10)."""
-    job_types = runner_request_clean(job_types=job_types, version=version)
-    runner = runner_by_token(runner_token=runner_token)
-    jobs = list(runner_jobs_available(job_types=job_types))
-    runner_contact(runner=runner, ip=ip)
-    return jobs
 
 
 def _job_of_runner(

@@ -6,17 +6,19 @@ library's viewsets. The source download keeps the library's URL name
 Path segments take anything but ``/``, so a malformed uuid reaches the view (400, as PeerTube).
 """
 
-from django.urls import re_path
+from django.urls import path, re_path
 
 from . import views
+from .dispatch import runner_jobs_request
+
+# jobs/request is the async view of dispatch.py; runners/asgi.py routes this path straight to
+# it, past the middleware stack.
+JOBS_REQUEST_PATH = "api/v1/runners/jobs/request"
 
 urlpatterns = [
     re_path(r"^api/v1/runners/register$", views.runner_register, name="runner-register"),
     re_path(r"^api/v1/runners/unregister$", views.runner_unregister, name="runner-unregister"),
-    # jobs/request stays on its own line: the dispatch view may be swapped here alone.
-    re_path(
-        r"^api/v1/runners/jobs/request$", views.runner_jobs_request, name="runner-jobs-request"
-    ),
+    path(JOBS_REQUEST_PATH, runner_jobs_request, name="runner-jobs-request"),
     re_path(
         r"^api/v1/runners/jobs/(?P<job_uuid>[^/]+)/accept$",
         views.runner_job_accept,

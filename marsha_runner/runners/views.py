@@ -13,17 +13,15 @@ import json
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django_peertube_runner_connector.serializers import (
-    RunnerJobSerializer,
-    SimpleRunnerJobSerializer,
-)
+from django_peertube_runner_connector.serializers import RunnerJobSerializer
 from django_peertube_runner_connector.utils.request import get_client_ip
 
 from . import protocol
 from .problems import RunnerRefusal, problem_response
 
 
-def _body(request) -> dict:
+def runner_body(request) -> dict:
+    """The call's values: a JSON object (peertube-runner) or form/multipart fields."""
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
@@ -43,7 +41,7 @@ def runner_call(view):
     @functools.wraps(view)
     def wrapped(request, **kwargs):
         try:
-            return view(request, _body(request), **kwargs)
+            return view(request, runner_body(request), **kwargs)
         except RunnerRefusal as refusal:
             return problem_response(refusal)
 
@@ -73,17 +71,6 @@ def runner_unregister(request, data):
     runner = protocol.runner_by_token(runner_token=data.get("runnerToken"))
     protocol.runner_unregister(runner=runner)
     return _no_content()
-
-
-@runner_call
-def runner_jobs_request(request, data):
-    jobs = protocol.runner_jobs_request(
-        runner_token=data.get("runnerToken"),
-        job_types=data.get("jobTypes"),
-        version=data.get("version"),
-        ip=get_client_ip(request),
-    )
-    return JsonResponse({"availableJobs": SimpleRunnerJobSerializer(jobs, many=True).data})
 
 
 @runner_call

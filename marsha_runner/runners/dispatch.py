@@ -1,0 +1,152 @@
+"""``jobs/request`` for a fleet: an async view over batched reads (issue 6).
+
+Every runner asks ``jobs/request`` the moment a ping arrives, so N runners make N calls at
+once, and between two job state changes the answer is the same for all runners asking for
+the same job types. Calls waiting while a read runs join the *next* read: one query for the
+runner tokens of the whole batch, one for the pending jobs, on one of a few reader threads.
+A read always starts after every call it answers arrived, so a job committed pending before
+a call is offered to it, and a job offered was pending when the read began (the library's
+own guarantee: accept re-checks the state under a lock). Without concurrent calls a batch is
+one call: no waiting is added.
+
+``lastContact`` is written at most every ``LAST_CONTACT_EVERY`` (as PeerTube and the
+library's ``update_last_contact``), by a conditional UPDATE, so a fleet asking every second
+does not write the runner row every second.
+"""
+
+import asyncio
+import logging
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from asgiref.sync import AsyncToSync, sync_to_async
+from django.db import close_old_connections
+from django.http import JsonResponse
+from django.views.decorators.http import require_POST
+from django_peertube_runner_connector.models import Runner
+from django_peertube_runner_connector.utils.request import get_client_ip
+
+from .problems import RunnerRefusal, problem_response
+from .protocol import TOKEN_MAX, runner_contact, runner_request_clean, runner_text_clean
+from .selectors import runner_jobs_available
+from .views import runner_body
+
+logger = logging.getLogger(__name__)
+
+READER_THREADS = 4
+
+_readers = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="runner-dispatch")
+
+
+@dataclass
+class _Queue:
+    """Calls of one event loop asking for one job-type set, and the task reading for them."""
+
+    waiting: list = field(default_factory=list)
+    task: asyncio.Task | None = None
+
+
+# One set of queues per event loop (tests and Django's sync client run several loops).
+_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What one read found: the runners of the batch by token and the jobs to offer."""
+
+    runner_ids: dict
+    jobs: list
+
+
+def _offer_read(*, runner_tokens, job_types, ips) -> Offer:
+    """Blocking: the batch's runners and the pending jobs; their last contact recorded."""
+    runners = list(Runner.objects.filter(runnerToken__in=runner_tokens))
+    jobs = [
+        {"uuid": str(uuid), "type": type_, "payload": payload}
+        for uuid, type_, payload in runner_jobs_available(job_types=job_types).values_list(
+            "uuid", "type", "payload"
+        )
+    ]
+    for runner in runners:
+        runner_contact(runner=runner, ip=ips[runner.runnerToken])
+    return Offer(runner_ids={runner.runnerToken: runner.id for runner in runners}, jobs=jobs)
+
+
+def _offer_read_closing(**kwargs) -> Offer:
+    """On a reader thread: what request_finished does for a view, so these threads keep no
+    connection beyond CONN_MAX_AGE (PostgreSQL's pool gets it back)."""
+    try:
+        return _offer_read(**kwargs)
+    finally:
+        close_old_connections()
+
+
+async def _in_reader(**kwargs) -> Offer:
+    # Called from synchronous code (Django's test client, async_to_sync): that thread, so its
+    # transaction is seen. Under a server: our reader threads, not the request's thread.
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        return await sync_to_async(_offer_read, thread_sensitive=True)(**kwargs)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_readers, lambda: _offer_read_closing(**kwargs))
+
+
+async def _read_batches(queue: _Queue, job_types) -> None:
+    """Read for every call waiting, again and again until none waits."""
+    try:
+        while queue.waiting:
+            batch, queue.waiting = queue.waiting, []
+            tokens = {token for token, _, _ in batch}
+            ips = {token: ip for token, ip, _ in batch}
+            try:
+                offer = await _in_reader(runner_tokens=tokens, job_types=job_types, ips=ips)
+            except Exception as err:  # noqa: BLE001  (each caller answers 503)
+                logger.exception("jobs/request: the read failed.")
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for token, _, future in batch:
+                if not future.done():  # a caller that went away
+                    future.set_result(offer if token in offer.runner_ids else None)
+    finally:
+        queue.task = None
+
+
+async def runner_jobs_offer(*, runner_token: str, job_types, ip: str | None) -> list | None:
+    """Pending jobs (uuid, type, payload) for this runner; None for an unknown runner token.
+
+    ``job_types``: a list of known types, or None for every type.
+    """
+    loop = asyncio.get_running_loop()
+    key = tuple(sorted(set(job_types))) if job_types else None
+    queue = _queues.setdefault(loop, {}).setdefault(key, _Queue())
+    future = loop.create_future()
+    queue.waiting.append((runner_token, ip or "", future))
+    if queue.task is None:
+        queue.task = loop.create_task(_read_batches(queue, list(key) if key else None))
+    offer = await future
+    return None if offer is None else offer.jobs
+
+
+@require_POST
+async def runner_jobs_request(request):
+    """POST jobs/request: ``{"availableJobs": [...]}`` for a known runner token."""
+    try:
+        data = runner_body(request)
+        job_types = runner_request_clean(
+            job_types=data.get("jobTypes"), version=data.get("version")
+        )
+        token = data.get("runnerToken")
+        token = runner_text_clean(token, name="runnerToken", max_length=TOKEN_MAX)
+        try:
+            jobs = await runner_jobs_offer(
+                runner_token=token, job_types=job_types, ip=get_client_ip(request)
+            )
+        except Exception as err:  # noqa: BLE001  (logged by the reader)
+            raise RunnerRefusal(503, "service_unavailable", "Jobs cannot be read now.") from err
+        if jobs is None:
+            raise RunnerRefusal(404, "unknown_runner_token", "Unknown runner token.")
+    except RunnerRefusal as refusal:
+        return problem_response(refusal)
+    return JsonResponse({"availableJobs": jobs})
