@@ -32,6 +32,7 @@ from django_peertube_runner_connector.models import (
 
 from .handlers import runner_job_handler
 from .problems import RunnerRefusal
+from .results import runner_job_result_check
 from .selectors import runner_job_video_uuid
 from .services import runner_token_generate
 
@@ -322,13 +323,15 @@ def _success_payload(job: RunnerJob, files: dict) -> dict:
 def runner_job_succeed(
     *, runner_token, job_uuid, job_token, files: dict, ip: str | None = None
 ) -> RunnerJob:
-    """Store the job's result. The payload is checked first, without any lock; then the job
+    """Store the job's result. The payload is checked first (the files are what the job asked
+    for: ``results.py``), without any lock and before anything is stored; then the job
     row is locked, re-checked and moved to completing in a short transaction, so the storage
     writes of the completion hold no lock and a second success finds it not processing."""
     runner, job = _job_of_runner(
         runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=False
     )
     result = _success_payload(job, files)
+    runner_job_result_check(job=job, result=result)
     with transaction.atomic():
         runner, job = _job_of_runner(
             runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=True

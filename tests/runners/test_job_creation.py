@@ -303,19 +303,29 @@ def _hls_files(tmp_path, resolution=240, fps=30):
     return tmp_path / f"{stem}-fragmented.mp4", tmp_path / f"{stem}.m3u8"
 
 
-def test_completion_failure_leaves_children_parent_errored(client, videos_root):
+def test_completion_failure_leaves_children_parent_errored(
+    client, videos_root, tmp_path, monkeypatch
+):
+    """A result that passed the check but fails at completion (here the probe of the stored
+    rendition) errors the job, and its children with it."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from marsha_runner.runners import handlers
     from tests.runners.factories import job_tree, runner_make
 
+    def probe_fails(**kwargs):
+        raise probe.ProbeFailed("ffprobe failed (exit 1).")
+
+    monkeypatch.setattr(handlers, "probe_stored", probe_fails)
     token = runner_make("r3")
-    _, parent, children = job_tree()
+    _, parent, children = job_tree(resolutions=(240, 144))
+    mp4, m3u8 = _hls_files(tmp_path)
     job_token = _accept(client, parent, token)
     data = {
         "runnerToken": token,
         "jobToken": job_token,
-        "payload[videoFile]": SimpleUploadedFile("x-720-fragmented.mp4", b"not an mp4"),
-        "payload[resolutionPlaylistFile]": SimpleUploadedFile("x-720.m3u8", b"#EXTM3U\n"),
+        "payload[videoFile]": SimpleUploadedFile(mp4.name, mp4.read_bytes()),
+        "payload[resolutionPlaylistFile]": SimpleUploadedFile(m3u8.name, m3u8.read_bytes()),
     }
     assert client.post(f"{JOBS}/{parent.uuid}/success", data).status_code == 204
     parent.refresh_from_db()
