@@ -12,7 +12,7 @@ INDEX = "runners_runner_token"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runners", "0001_runnerjob_pending_index"),
+        ("runners", "0003_runnerjob_admin_indexes"),
     ]
 
     operations = [
