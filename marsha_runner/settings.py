@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "marsha_runner.videos",
     "marsha_runner.websocket",
     "marsha_runner.devrunner",  # manage.py dev_runner (make runner): development and tests
+    "marsha_runner.operations",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +152,15 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A request that enqueues after commit must not hang on a dead broker: fail fast, log, and let
+# runners_watchdog enqueue again (videos.services.video_launch_enqueue).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 
 if REDIS_URL:
     # Lets the library emit "available-jobs" pings through Redis, so a job created in a
@@ -240,6 +250,9 @@ RUNNERS_CALLBACK_DOMAIN = env("RUNNERS_CALLBACK_DOMAIN", default="") or (
 )
 # A job left in processing longer than this (seconds) is considered stalled.
 RUNNERS_STALLED_JOB_TIMEOUT = env.int("RUNNERS_STALLED_JOB_TIMEOUT", default=3600)
+# Runners that contacted us within this many seconds count as online (the library refreshes
+# a runner's last contact at most every 5 minutes, so keep it above 300).
+RUNNERS_ONLINE_WINDOW = env.int("RUNNERS_ONLINE_WINDOW", default=900)
 # Called once per transcoding (success or failure) by the runners app; keeps runners
 # ignorant of videos (imports point down only).
 RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.services.video_transcoding_ended"
@@ -275,6 +288,29 @@ DEV_RUNNER_TOKENS = [
     PEERTUBE_RUNNER_REGISTRATION_TOKEN,
     PEERTUBE_RUNNER_TOKEN,
 ]
+
+# --- Operations (cron commands; see the README's crontab) ----------------------------------
+
+# runners_watchdog: seconds after upload-ended before a video without its job tree gets its
+# launch enqueued again (and between two attempts), and how many attempts before `error`.
+VIDEO_LAUNCH_RECOVERY_DELAY = env.int("VIDEO_LAUNCH_RECOVERY_DELAY", default=300)
+VIDEO_LAUNCH_RECOVERY_MAX_ATTEMPTS = env.int("VIDEO_LAUNCH_RECOVERY_MAX_ATTEMPTS", default=3)
+# cleanup_sources: seconds a video stays ready or error before its uploaded sources go.
+SOURCES_RETENTION = env.int("SOURCES_RETENTION", default=7 * 86400)
+# purge_stale_uploads: seconds after initiate-upload before an unfinished upload is purged.
+STALE_UPLOAD_AGE = env.int("STALE_UPLOAD_AGE", default=86400)
+# prune_runner_jobs: days finished runner jobs are kept (the current version's always are).
+RUNNER_JOBS_RETENTION_DAYS = env.int("RUNNER_JOBS_RETENTION_DAYS", default=30)
+# health_report: exit 2 when one of these is crossed (options override them).
+HEALTH_MAX_PENDING_JOBS = env.int("HEALTH_MAX_PENDING_JOBS", default=100)
+HEALTH_MAX_OLDEST_PENDING_AGE = env.int("HEALTH_MAX_OLDEST_PENDING_AGE", default=1800)
+HEALTH_MAX_ERRORED_JOBS_24H = env.int("HEALTH_MAX_ERRORED_JOBS_24H", default=10)
+HEALTH_MIN_RUNNERS_ONLINE = env.int("HEALTH_MIN_RUNNERS_ONLINE", default=1)
+# Run the crontab from Celery beat instead of cron (`celery -A marsha_runner beat`).
+# The schedule comes from the same table as the README's crontab (one source of truth).
+CELERY_BEAT_SCHEDULE = __import__(
+    "marsha_runner.operations.schedule", fromlist=["beat_schedule"]
+).beat_schedule()
 
 # --- API --------------------------------------------------------------------------------------
 

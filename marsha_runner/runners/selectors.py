@@ -96,3 +96,33 @@ def _transcoded_video_uuids_at(directory: str):
     from django_peertube_runner_connector.models import Video
 
     return Video.objects.filter(directory=directory).values_list("uuid", flat=True)
+
+
+def runner_jobs_counts(*, errored_since) -> dict:
+    """Pending, processing and errored-since counts and the oldest pending creation time.
+
+    One aggregate query whatever the table size (the health report and the admin panel).
+    """
+    from django.db.models import Count, Min, Q
+
+    return RunnerJob.objects.aggregate(
+        pending=Count("pk", filter=Q(state=RunnerJobState.PENDING)),
+        processing=Count("pk", filter=Q(state=RunnerJobState.PROCESSING)),
+        errored=Count("pk", filter=Q(state=RunnerJobState.ERRORED, finishedAt__gte=errored_since)),
+        oldest_pending=Min("createdAt", filter=Q(state=RunnerJobState.PENDING)),
+    )
+
+
+def runners_counts(*, online_since) -> dict:
+    """Runners whose last contact is after ``online_since`` (online) and the others: one query.
+
+    The library refreshes ``lastContact`` at most every five minutes, so ``online_since``
+    must reach further back than that.
+    """
+    from django.db.models import Count, Q
+    from django_peertube_runner_connector.models import Runner
+
+    return Runner.objects.aggregate(
+        online=Count("pk", filter=Q(lastContact__gte=online_since)),
+        offline=Count("pk", filter=Q(lastContact__lt=online_since)),
+    )

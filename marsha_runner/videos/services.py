@@ -127,15 +127,31 @@ def video_upload_ended(*, video_id, file_key: str) -> Video:
     video.upload_error_reason = ""
     video.size = size
     video.save(update_fields=["upload_state", "upload_error_reason", "size", "updated_on"])
-    transaction.on_commit(lambda: _enqueue_launch(video_id=video.id, stamp=stamp))
+    transaction.on_commit(lambda: video_launch_enqueue(video_id=video.id, stamp=stamp))
     _notify_on_commit(video)
     return video
 
 
-def _enqueue_launch(*, video_id, stamp: int) -> None:
+def video_launch_enqueue(*, video_id, stamp: int) -> bool:
+    """Hand the launch of one upload to Celery; never raises (call it after commit).
+
+    With the broker down the video stays ``processing`` without a job tree: that state is
+    itself the record of the launch we owe, and ``runners_watchdog`` enqueues it again once
+    the broker answers (no outbox table: the Video row already says what is missing). False,
+    logged, when the broker refused it.
+    """
     from .tasks import video_launch_transcoding  # tasks import services: import late
 
-    video_launch_transcoding.delay(str(video_id), stamp)
+    try:
+        video_launch_transcoding.delay(str(video_id), int(stamp))
+    except Exception:  # noqa: BLE001 - a broker outage must not lose the committed state
+        logger.exception(
+            "Could not enqueue the launch of video %s stamp %s: the watchdog will retry.",
+            video_id,
+            stamp,
+        )
+        return False
+    return True
 
 
 def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True) -> None:
@@ -180,6 +196,14 @@ def _is_processing(video: Video | None, stamp: int) -> bool:
         and video.upload_state == UploadState.PROCESSING
         and video.processing_stamp == int(stamp)
     )
+
+
+def video_error(*, video_id, stamp: int, reason: str) -> bool:
+    """``processing`` → ``error`` with ``reason``, for this stamp only (a watchdog giving up).
+
+    False when the video is no longer processing this stamp: nothing is changed twice.
+    """
+    return _video_fail(video_id=video_id, stamp=stamp, reason=reason)
 
 
 @transaction.atomic

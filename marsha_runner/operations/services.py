@@ -1,0 +1,212 @@
+"""Services of operations: what each cron command does, callable from anywhere.
+
+Every service is idempotent (a second run finds nothing to do), takes ``dry_run`` (say what
+would be done, write nothing) and returns a report: plain data a command prints as text or
+JSON. ``needs_attention`` in a report means a human should look (the command exits 2).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from marsha_runner.runners import watchdog as jobs
+from marsha_runner.videos import services as videos
+from marsha_runner.videos.constants import UploadState
+from marsha_runner.videos.models import Video
+
+from .models import LaunchRecovery
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Report:
+    """What a command did (or would do, on a dry run), for people and for cron."""
+
+    command: str
+    dry_run: bool
+    counts: dict = field(default_factory=dict)
+    items: dict = field(default_factory=dict)
+    needs_attention: list = field(default_factory=list)
+
+    def add(self, key: str, item=None, *, count: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + count
+        if item is not None:
+            self.items.setdefault(key, []).append(item)
+
+    def as_dict(self) -> dict:
+        return {
+            "command": self.command,
+            "dry_run": self.dry_run,
+            "counts": self.counts,
+            "items": self.items,
+            "needs_attention": self.needs_attention,
+        }
+
+
+# --- runners_watchdog ---------------------------------------------------------------------------
+
+
+def runners_watchdog(
+    *,
+    stalled_timeout: int | None = None,
+    batch_size: int = 500,
+    dry_run: bool = False,
+    now=None,
+) -> Report:
+    """Repair what dead runners, lost launches and the library leave behind, in that order:
+
+    1. processing jobs silent for ``stalled_timeout`` s: one more failure (pending, or errored
+       at the max failures: its children parent-errored, its video errored with a reason);
+    2. processing jobs whose runner was unregistered: back to pending;
+    3. pending/waiting children of a failed parent: parent-errored;
+    4. processing videos whose jobs are all finished: their completion applied (once);
+    5. processing videos without their job tree ``VIDEO_LAUNCH_RECOVERY_DELAY`` s after
+       upload-ended: the launch enqueued again, ``error`` after the max attempts.
+    """
+    now = now or timezone.now()
+    timeout = settings.RUNNERS_STALLED_JOB_TIMEOUT if stalled_timeout is None else stalled_timeout
+    report = Report(command="runners_watchdog", dry_run=dry_run)
+    updated_before = now - timedelta(seconds=timeout)
+    message = f"The runner sent no update for {timeout} s (stalled)."
+    for job in jobs.runner_jobs_stalled(updated_before=updated_before, limit=batch_size):
+        if dry_run:
+            outcome = jobs.runner_job_fail_would(failures=job.failures)
+        else:
+            outcome = jobs.runner_job_fail_stalled(
+                job_uuid=job.uuid, updated_before=updated_before, message=message
+            )
+        if outcome:
+            report.add(f"stalled_jobs_{outcome}", job.as_dict())
+            if outcome == jobs.ERRORED:
+                report.needs_attention.append(f"runner job {job.uuid} errored for good")
+
+    for job in jobs.runner_jobs_orphaned(limit=batch_size):
+        if dry_run or jobs.runner_job_requeue_orphan(job_uuid=job.uuid):
+            report.add("orphaned_jobs_requeued", job.as_dict())
+
+    for job in jobs.runner_jobs_stranded(limit=batch_size):
+        if dry_run or jobs.runner_job_parent_errored(job_uuid=job.uuid):
+            report.add("stranded_jobs_parent_errored", job.as_dict())
+
+    _videos_complete(report=report, batch_size=batch_size, dry_run=dry_run)
+    _launches_recover(report=report, now=now, batch_size=batch_size, dry_run=dry_run)
+    return report
+
+
+def _videos_complete(*, report: Report, batch_size: int, dry_run: bool) -> None:
+    """Processing videos with a job tree: apply the completion a lost callback never did."""
+    from marsha_runner.runners.services import transcoding_outcome_get
+
+    launched = Video.objects.filter(
+        upload_state=UploadState.PROCESSING, launched_stamp__isnull=False
+    ).order_by("updated_on")
+    for video in launched[:batch_size]:
+        if video.launched_stamp != video.processing_stamp:
+            continue
+        if dry_run:
+            outcome = transcoding_outcome_get(
+                destination=video.output_prefix(video.processing_stamp)
+            )
+            acted = outcome is not None
+        else:
+            acted = videos.video_transcoding_complete(video=video)
+        if acted:
+            video.refresh_from_db()
+            item = {"video": str(video.id), "state": video.upload_state}
+            report.add("completions_applied", item)
+
+
+def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) -> None:
+    """Processing videos whose launch never ran: enqueue it again, or give up with a reason."""
+    delay = timedelta(seconds=settings.VIDEO_LAUNCH_RECOVERY_DELAY)
+    max_attempts = settings.VIDEO_LAUNCH_RECOVERY_MAX_ATTEMPTS
+    stuck = (
+        Video.objects.filter(
+            upload_state=UploadState.PROCESSING,
+            processing_stamp__isnull=False,
+            updated_on__lt=now - delay,
+        )
+        .exclude(launched_stamp=F("processing_stamp"))
+        .order_by("updated_on")
+    )
+    for video in stuck[:batch_size]:
+        stamp = video.processing_stamp
+        recovery = LaunchRecovery.objects.filter(video=video, stamp=stamp).first()
+        attempts = recovery.attempts if recovery else 0
+        if recovery and recovery.last_attempt_on and recovery.last_attempt_on > now - delay:
+            continue  # the last enqueue may still be on its way
+        item = {"video": str(video.id), "stamp": stamp, "attempts": attempts}
+        if attempts >= max_attempts:
+            reason = f"The transcoding was never launched ({attempts} attempts)."
+            if dry_run or videos.video_error(video_id=video.id, stamp=stamp, reason=reason):
+                report.add("launches_given_up", item)
+                report.needs_attention.append(f"video {video.id} never launched")
+            continue
+        report.add("launches_enqueued", {**item, "attempts": attempts + 1})
+        if dry_run:
+            continue
+        with transaction.atomic():
+            recovery, _ = LaunchRecovery.objects.select_for_update().get_or_create(
+                video=video, stamp=stamp
+            )
+            recovery.attempts += 1
+            recovery.last_attempt_on = now
+            recovery.save()
+        logger.warning("Video %s stamp %s was never launched: enqueued again.", video.id, stamp)
+        if not videos.video_launch_enqueue(video_id=video.id, stamp=stamp):
+            report.add("launches_refused_by_broker")
+
+
+# --- health_report ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    """Past these, the health report exits 2 (settings ``HEALTH_*``; options override)."""
+
+    max_pending_jobs: int
+    max_oldest_pending_age: int
+    max_errored_jobs_24h: int
+    min_runners_online: int
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "HealthThresholds":
+        values = {
+            "max_pending_jobs": settings.HEALTH_MAX_PENDING_JOBS,
+            "max_oldest_pending_age": settings.HEALTH_MAX_OLDEST_PENDING_AGE,
+            "max_errored_jobs_24h": settings.HEALTH_MAX_ERRORED_JOBS_24H,
+            "min_runners_online": settings.HEALTH_MIN_RUNNERS_ONLINE,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def health_alerts(*, health, thresholds: HealthThresholds) -> list[str]:
+    """The thresholds ``health`` (a ``QueueHealth``) crosses, in words; empty when all is well."""
+    alerts = []
+    if health.jobs_pending > thresholds.max_pending_jobs:
+        alerts.append(
+            f"{health.jobs_pending} jobs pending (more than {thresholds.max_pending_jobs})"
+        )
+    age = health.oldest_pending_age
+    if age is not None and age > thresholds.max_oldest_pending_age:
+        alerts.append(
+            f"the oldest pending job waits for {age:.0f} s "
+            f"(more than {thresholds.max_oldest_pending_age} s)"
+        )
+    if health.jobs_errored_24h > thresholds.max_errored_jobs_24h:
+        alerts.append(
+            f"{health.jobs_errored_24h} jobs errored in 24 h "
+            f"(more than {thresholds.max_errored_jobs_24h})"
+        )
+    if health.runners_online < thresholds.min_runners_online:
+        alerts.append(
+            f"{health.runners_online} runners online (fewer than {thresholds.min_runners_online})"
+        )
+    return alerts

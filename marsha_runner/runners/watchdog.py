@@ -1,0 +1,208 @@
+"""Job-level repairs the library never makes (DESIGN §7.5): stalled, orphaned and stranded jobs.
+
+``marsha_runner.operations`` decides when to run them (cron); each one locks its row, checks the
+condition again and does nothing when another process got there first, so two watchdogs at once
+or a runner answering late change nothing twice. Runners are pinged on commit by the handlers.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
+from django_peertube_runner_connector.models import Video as TranscodedVideo
+
+from .handlers import FAILED_STATES, runner_job_handler
+from .selectors import ACTIVE_STATES
+
+logger = logging.getLogger(__name__)
+
+REQUEUED = "requeued"
+ERRORED = "errored"
+# Children of such a parent can never run.
+DEAD_PARENT_STATES = (
+    *FAILED_STATES,
+    RunnerJobState.CANCELLED,
+    RunnerJobState.PARENT_CANCELLED,
+)
+STRANDED_STATES = (RunnerJobState.PENDING, RunnerJobState.WAITING_FOR_PARENT_JOB)
+# Finished for good: what prune may delete.
+FINISHED_STATES = (
+    RunnerJobState.COMPLETED,
+    RunnerJobState.ERRORED,
+    RunnerJobState.CANCELLED,
+    RunnerJobState.PARENT_ERRORED,
+    RunnerJobState.PARENT_CANCELLED,
+)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job as the watchdog reports it (no tokens)."""
+
+    uuid: str
+    type: str
+    failures: int
+    destination: str | None
+
+    def as_dict(self) -> dict:
+        return {
+            "uuid": self.uuid,
+            "type": self.type,
+            "failures": self.failures,
+            "destination": self.destination,
+        }
+
+
+def _refs(jobs) -> list[JobRef]:
+    jobs = list(jobs.values("uuid", "type", "failures", "privatePayload"))
+    uuids = {(j["privatePayload"] or {}).get("videoUUID") for j in jobs} - {None}
+    directories = dict(
+        TranscodedVideo.objects.filter(uuid__in=uuids).values_list("uuid", "directory")
+    )
+    directories = {str(k): v for k, v in directories.items()}
+    return [
+        JobRef(
+            uuid=str(j["uuid"]),
+            type=j["type"],
+            failures=j["failures"],
+            destination=directories.get((j["privatePayload"] or {}).get("videoUUID")),
+        )
+        for j in jobs
+    ]
+
+
+def runner_jobs_stalled(*, updated_before, limit: int) -> list[JobRef]:
+    """Processing jobs whose runner sent nothing (accept, update) since ``updated_before``."""
+    jobs = RunnerJob.objects.filter(
+        state=RunnerJobState.PROCESSING, updatedAt__lt=updated_before
+    ).order_by("updatedAt")[:limit]
+    return _refs(RunnerJob.objects.filter(pk__in=list(jobs.values_list("pk", flat=True))))
+
+
+def runner_job_fail_stalled(*, job_uuid: str, updated_before, message: str) -> str | None:
+    """One more failure for a stalled job: back to pending, or errored at the max failures.
+
+    The same path as a runner's ``error`` call (failures + 1, then the handler: ping on
+    requeue; children parent-errored and the host told when errored for good). None when the
+    job moved on meanwhile (its runner answered, another watchdog took it).
+    """
+    with transaction.atomic():
+        job = (
+            RunnerJob.objects.select_for_update()
+            .filter(uuid=job_uuid, state=RunnerJobState.PROCESSING, updatedAt__lt=updated_before)
+            .first()
+        )
+        if job is None:
+            return None
+        job.failures += 1
+        runner_job_handler(job).error(runner_job=job, message=message)
+        state = RunnerJob.objects.filter(pk=job.pk).values_list("state", flat=True).get()
+    outcome = REQUEUED if state == RunnerJobState.PENDING else ERRORED
+    logger.warning("Runner job %s stalled: %s (failure %s).", job_uuid, outcome, job.failures)
+    return outcome
+
+
+def runner_job_fail_would(*, failures: int) -> str:
+    """What ``runner_job_fail_stalled`` would do to a job with ``failures`` (dry runs)."""
+    return ERRORED if failures + 1 >= settings.TRANSCODING_RUNNER_MAX_FAILURE else REQUEUED
+
+
+def runner_jobs_orphaned(*, limit: int) -> list[JobRef]:
+    """Processing jobs whose runner was unregistered (the library sets the runner to null)."""
+    jobs = RunnerJob.objects.filter(state=RunnerJobState.PROCESSING, runner__isnull=True)
+    return _refs(jobs.order_by("updatedAt")[:limit])
+
+
+def runner_job_requeue_orphan(*, job_uuid: str) -> bool:
+    """Back to pending without a failure (the job did not fail: its runner left); ping."""
+    from .handlers import _ping_on_commit
+
+    with transaction.atomic():
+        job = (
+            RunnerJob.objects.select_for_update()
+            .filter(uuid=job_uuid, state=RunnerJobState.PROCESSING, runner__isnull=True)
+            .first()
+        )
+        if job is None:
+            return False
+        job.reset_to_pending()
+        job.save()
+        _ping_on_commit()
+    logger.warning("Runner job %s lost its runner: requeued.", job_uuid)
+    return True
+
+
+def runner_jobs_stranded(*, limit: int) -> list[JobRef]:
+    """Pending or waiting children of a parent that failed or was cancelled for good."""
+    jobs = RunnerJob.objects.filter(
+        state__in=STRANDED_STATES, dependsOnRunnerJob__state__in=DEAD_PARENT_STATES
+    )
+    return _refs(jobs.order_by("createdAt")[:limit])
+
+
+def runner_job_parent_errored(*, job_uuid: str) -> bool:
+    """A stranded child → PARENT_ERRORED (its own children too); the host is told."""
+    with transaction.atomic():
+        job = (
+            RunnerJob.objects.select_for_update()
+            .filter(
+                uuid=job_uuid,
+                state__in=STRANDED_STATES,
+                dependsOnRunnerJob__state__in=DEAD_PARENT_STATES,
+            )
+            .first()
+        )
+        if job is None:
+            return False
+        runner_job_handler(job).error(runner_job=job, message="Parent error", from_parent=True)
+    logger.warning("Runner job %s was left under a failed parent: parent-errored.", job_uuid)
+    return True
+
+
+def runner_jobs_prune_batch(*, finished_before, after_pk, batch_size: int, keep) -> tuple:
+    """Delete up to ``batch_size`` finished jobs older than ``finished_before`` (by pk order,
+    after ``after_pk``), except the jobs of a transcoding for which ``keep(destination)`` is
+    true. Returns (deleted, candidates seen, last pk seen); last pk None when done.
+
+    A tree still holding an active job is never touched, whatever ``keep`` says.
+    """
+    candidates = RunnerJob.objects.filter(
+        state__in=FINISHED_STATES, updatedAt__lt=finished_before
+    ).order_by("pk")
+    if after_pk is not None:
+        candidates = candidates.filter(pk__gt=after_pk)
+    rows = list(candidates.values("pk", "privatePayload")[:batch_size])
+    if not rows:
+        return 0, 0, None
+    video_uuids = {(r["privatePayload"] or {}).get("videoUUID") for r in rows} - {None}
+    directories = {
+        str(uuid): directory
+        for uuid, directory in TranscodedVideo.objects.filter(uuid__in=video_uuids).values_list(
+            "uuid", "directory"
+        )
+    }
+    busy = set(
+        RunnerJob.objects.filter(
+            state__in=ACTIVE_STATES, privatePayload__videoUUID__in=list(video_uuids)
+        ).values_list("privatePayload__videoUUID", flat=True)
+    )
+    doomed = [
+        r["pk"]
+        for r in rows
+        if (video_uuid := (r["privatePayload"] or {}).get("videoUUID")) not in busy
+        and not keep(directories.get(video_uuid))
+    ]
+    deleted = 0
+    if doomed:
+        with transaction.atomic():
+            deleted, _ = RunnerJob.objects.filter(pk__in=doomed).delete()
+    return deleted, len(rows), rows[-1]["pk"]
+
+
+def runner_jobs_prunable_count(*, finished_before) -> int:
+    """How many finished jobs are old enough to prune (before the keep rule; dry runs)."""
+    return RunnerJob.objects.filter(
+        state__in=FINISHED_STATES, updatedAt__lt=finished_before
+    ).count()
