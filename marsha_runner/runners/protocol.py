@@ -275,11 +275,20 @@ def runner_job_fail(
             runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=True
         )
         message = runner_text_clean(message, name="message", max_length=MESSAGE_MAX)
-        job.failures += 1
         logger.warning("Runner %s failed job %s: %s", runner.name, job.uuid, message[:500])
-        runner_job_handler(job).error(runner_job=job, message=message)
+        runner_job_failure_record(job=job, message=message)
     runner_contact(runner=runner, ip=ip)
     return job
+
+
+def runner_job_failure_record(*, job: RunnerJob, message: str) -> None:
+    """One more failure for a locked processing job: back to pending (runners pinged), or
+    errored at ``TRANSCODING_RUNNER_MAX_FAILURE`` (children parent-errored, host told).
+
+    The one place failures are counted: a runner's error call and the watchdog's stalled jobs.
+    """
+    job.failures += 1
+    runner_job_handler(job).error(runner_job=job, message=message)
 
 
 def runner_job_abort(

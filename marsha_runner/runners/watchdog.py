@@ -14,6 +14,7 @@ from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 from django_peertube_runner_connector.models import Video as TranscodedVideo
 
 from .handlers import FAILED_STATES, runner_job_handler
+from .protocol import runner_job_failure_record
 from .selectors import ACTIVE_STATES
 
 logger = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ def runner_jobs_stalled(*, updated_before, limit: int) -> list[JobRef]:
 def runner_job_fail_stalled(*, job_uuid: str, updated_before, message: str) -> str | None:
     """One more failure for a stalled job: back to pending, or errored at the max failures.
 
-    The same path as a runner's ``error`` call (failures + 1, then the handler: ping on
-    requeue; children parent-errored and the host told when errored for good). None when the
+    The same path as a runner's ``error`` call (``runner_job_failure_record``). None when the
     job moved on meanwhile (its runner answered, another watchdog took it).
     """
     with transaction.atomic():
@@ -96,8 +96,7 @@ def runner_job_fail_stalled(*, job_uuid: str, updated_before, message: str) -> s
         )
         if job is None:
             return None
-        job.failures += 1
-        runner_job_handler(job).error(runner_job=job, message=message)
+        runner_job_failure_record(job=job, message=message)
         state = RunnerJob.objects.filter(pk=job.pk).values_list("state", flat=True).get()
     outcome = REQUEUED if state == RunnerJobState.PENDING else ERRORED
     logger.warning("Runner job %s stalled: %s (failure %s).", job_uuid, outcome, job.failures)
