@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
-from django_peertube_runner_connector.models import Video as TranscodedVideo
 
 from .handlers import FAILED_STATES, runner_job_handler
 from .protocol import runner_job_failure_record
-from .selectors import ACTIVE_STATES
+from .selectors import ACTIVE_STATES, transcoded_video_directories
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +57,9 @@ class JobRef:
 
 def _refs(jobs) -> list[JobRef]:
     jobs = list(jobs.values("uuid", "type", "failures", "privatePayload"))
-    uuids = {(j["privatePayload"] or {}).get("videoUUID") for j in jobs} - {None}
-    directories = dict(
-        TranscodedVideo.objects.filter(uuid__in=uuids).values_list("uuid", "directory")
+    directories = transcoded_video_directories(
+        video_uuids={(j["privatePayload"] or {}).get("videoUUID") for j in jobs}
     )
-    directories = {str(k): v for k, v in directories.items()}
     return [
         JobRef(
             uuid=str(j["uuid"]),
@@ -176,12 +173,7 @@ def runner_jobs_prune_batch(*, finished_before, after_pk, batch_size: int, keep)
     if not rows:
         return 0, 0, None
     video_uuids = {(r["privatePayload"] or {}).get("videoUUID") for r in rows} - {None}
-    directories = {
-        str(uuid): directory
-        for uuid, directory in TranscodedVideo.objects.filter(uuid__in=video_uuids).values_list(
-            "uuid", "directory"
-        )
-    }
+    directories = transcoded_video_directories(video_uuids=video_uuids)
     busy = set(
         RunnerJob.objects.filter(
             state__in=ACTIVE_STATES, privatePayload__videoUUID__in=list(video_uuids)

@@ -410,7 +410,7 @@ def _video_transcode_from(video: Video, source, *, dry_run: bool) -> str:
     video.save(
         update_fields=["processing_stamp", "upload_state", "upload_error_reason", "updated_on"]
     )
-    transaction.on_commit(lambda: _enqueue_launch(video_id=video.id, stamp=stamp))
+    transaction.on_commit(lambda: video_launch_enqueue(video_id=video.id, stamp=stamp))
     _notify_on_commit(video)
     logger.info("Video %s: transcoding again from %s (stamp %s).", video.id, label, stamp)
     return f"transcoding again from {label}"
