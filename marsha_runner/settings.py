@@ -189,6 +189,13 @@ VIDEO_LAUNCH_RETRY_COUNTDOWNS = env.list(
 )
 
 VIDEOS_STORAGE = env("VIDEOS_STORAGE", default="filesystem")  # filesystem | s3 | memory
+# URL prefix of the files of a filesystem storage, served with Range by the storage app: a
+# persisted URL is this prefix plus the key, never a disk path (VIDEOS_ROOT may move).
+VIDEOS_URL = env("VIDEOS_URL", default="/videos/")
+# A private bucket: the API signs the URLs it answers at read time, from the keys, valid for
+# VIDEOS_SIGNED_URL_EXPIRE seconds. Persisted URLs never carry a signature either way.
+VIDEOS_SIGN_URLS_AT_READ = env.bool("VIDEOS_SIGN_URLS_AT_READ", default=False)
+VIDEOS_SIGNED_URL_EXPIRE = env.int("VIDEOS_SIGNED_URL_EXPIRE", default=6 * 3600)
 
 _scaleway_options = {
     "bucket_name": env("SCALEWAY_S3_BUCKET", default=""),
@@ -197,6 +204,8 @@ _scaleway_options = {
     "access_key": env("SCALEWAY_S3_ACCESS_KEY_ID", default=""),
     "secret_key": env("SCALEWAY_S3_SECRET_ACCESS_KEY", default=""),
     "custom_domain": env("SCALEWAY_S3_CUSTOM_DOMAIN", default="") or None,
+    # Internal reads (ffprobe, the runners' source download) are signed for this long;
+    # persisted URLs are built unsigned (marsha_runner.storage.storage_public_url).
     "querystring_auth": env.bool("SCALEWAY_S3_QUERYSTRING_AUTH", default=True),
     "querystring_expire": env.int("SCALEWAY_S3_QUERYSTRING_EXPIRE", default=6 * 3600),
     "file_overwrite": True,
@@ -207,20 +216,23 @@ _scaleway_options = {
 _videos_storages = {
     "filesystem": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        # location and base_url are both the root: url(key) is a path ffprobe can read on
-        # this machine and a URL path that marsha_runner.storage.views serves (with Range).
-        "OPTIONS": {"location": VIDEOS_ROOT, "base_url": VIDEOS_ROOT.rstrip("/") + "/"},
+        "OPTIONS": {"location": VIDEOS_ROOT, "base_url": VIDEOS_URL},
     },
     "s3": {"BACKEND": "marsha_runner.storage.s3.VideoS3Storage", "OPTIONS": _scaleway_options},
     "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
 }
 
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "videos": _videos_storages.get(VIDEOS_STORAGE, {"BACKEND": VIDEOS_STORAGE}),
-    # Legacy media transcoded by AWS MediaConvert, read-only for us.
-    "aws_legacy": {
+# Legacy media transcoded by AWS MediaConvert: the AWS bucket in production, a folder standing
+# for it on the embedded default (seeded by `manage.py seed_legacy_videos`).
+AWS_LEGACY_STORAGE = env("AWS_LEGACY_STORAGE", default="s3")  # s3 | filesystem | memory
+AWS_LEGACY_ROOT = str(env.path("AWS_LEGACY_ROOT", default=BASE_DIR / "data" / "aws_legacy"))
+AWS_LEGACY_URL = env("AWS_LEGACY_URL", default="/aws-legacy/")
+_legacy_storages = {
+    "filesystem": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": AWS_LEGACY_ROOT, "base_url": AWS_LEGACY_URL},
+    },
+    "s3": {
         "BACKEND": "marsha_runner.storage.s3.VideoS3Storage",
         "OPTIONS": {
             "bucket_name": env("AWS_LEGACY_S3_BUCKET", default=""),
@@ -229,10 +241,30 @@ STORAGES = {
             "access_key": env("AWS_LEGACY_S3_ACCESS_KEY_ID", default=""),
             "secret_key": env("AWS_LEGACY_S3_SECRET_ACCESS_KEY", default=""),
             "custom_domain": env("AWS_LEGACY_S3_CUSTOM_DOMAIN", default="") or None,
+            "querystring_auth": env.bool("AWS_LEGACY_S3_QUERYSTRING_AUTH", default=True),
             "signature_version": "s3v4",
+            "addressing_style": env("AWS_LEGACY_S3_ADDRESSING_STYLE", default="auto"),
         },
     },
+    "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
 }
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "videos": _videos_storages.get(VIDEOS_STORAGE, {"BACKEND": VIDEOS_STORAGE}),
+    "aws_legacy": _legacy_storages.get(AWS_LEGACY_STORAGE, {"BACKEND": AWS_LEGACY_STORAGE}),
+}
+
+# --- Migration of legacy media to Scaleway (manage.py migrate_to_scaleway) -------------------
+
+# Objects copied at once per video, and the part size of streamed (multipart) copies: memory
+# held by one run is about MIGRATION_CONCURRENCY x MIGRATION_PART_SIZE.
+MIGRATION_CONCURRENCY = env.int("MIGRATION_CONCURRENCY", default=8)
+MIGRATION_PART_SIZE = env.int("MIGRATION_PART_SIZE", default=8 * 1024 * 1024)
+# A run holds a per-video lock it renews while copying; a lock not renewed for this many
+# seconds (its process died) may be taken over.
+MIGRATION_LOCK_TTL = env.int("MIGRATION_LOCK_TTL", default=120)
 
 # --- PeerTube runners (django-peertube-runner-connector) ------------------------------------
 

@@ -92,6 +92,19 @@ def reload_urls():
     clear_url_caches()
 
 
+def use_filesystem_storage(settings, alias: str, root, base_url: str):
+    """Point STORAGES[alias] at a folder served with Range under ``base_url``."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        alias: {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": base_url},
+        },
+    }
+    reset_video_storage()
+    reload_urls()
+
+
 @pytest.fixture
 def videos_root(tmp_path, settings):
     """Video storage on the filesystem under a fresh VIDEOS_ROOT, served with Range."""
@@ -99,18 +112,44 @@ def videos_root(tmp_path, settings):
     root.mkdir()
     settings.VIDEOS_ROOT = str(root)
     settings.STORAGE_BACKEND = "marsha_runner.storage.filesystem"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "videos": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root), "base_url": str(root) + "/"},
-        },
-    }
-    reset_video_storage()
-    reload_urls()
+    use_filesystem_storage(settings, "videos", root, settings.VIDEOS_URL)
     yield root
     reset_video_storage()
     reload_urls()
+
+
+@pytest.fixture
+def legacy_root(tmp_path, settings):
+    """The folder standing for the AWS legacy bucket, served with Range under AWS_LEGACY_URL."""
+    root = tmp_path / "aws_legacy"
+    root.mkdir()
+    settings.AWS_LEGACY_ROOT = str(root)
+    use_filesystem_storage(settings, "aws_legacy", root, settings.AWS_LEGACY_URL)
+    yield root
+    reset_video_storage()
+    reload_urls()
+
+
+def public_read(client, bucket: str, *prefixes: str):
+    """A bucket policy making ``prefixes`` public-read, as production does for vod/ and aws/."""
+    import json
+
+    client.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": [f"arn:aws:s3:::{bucket}/{p}*" for p in prefixes],
+                    }
+                ],
+            }
+        ),
+    )
 
 
 @pytest.fixture

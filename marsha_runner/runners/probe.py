@@ -76,7 +76,9 @@ def probe_stored(*, key: str) -> dict:
     """
     from django_peertube_runner_connector.storage import video_storage
 
-    probe = ffprobe(video_storage.url(key))
+    from marsha_runner.storage import storage_read_location
+
+    probe = ffprobe(storage_read_location(video_storage, key))
     fmt = probe.setdefault("format", {})
     if not str(fmt.get("size") or "").isdigit():
         fmt["size"] = str(video_storage.size(key))

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_peertube_runner_connector.models import Runner, RunnerRegistrationToken
 
+from marsha_runner.storage import storage_read_location
+
 from .outcome import TranscodingOutcome, transcoding_outcome
 from .probe import ProbeFailed, ffprobe, probe_duration, probe_video_stream
 
@@ -222,11 +224,11 @@ class SourceRefused(Exception):
 
 
 def transcoding_probe(*, source_key: str) -> dict:
-    """ffprobe JSON of video_storage.url(source_key); SourceUnreadable if ffprobe fails/empty."""
+    """ffprobe JSON of the source (a local path or a URL); SourceUnreadable if unreadable."""
     from django_peertube_runner_connector.storage import video_storage
 
     try:
-        url = video_storage.url(source_key)
+        url = storage_read_location(video_storage, source_key)
     except Exception as err:  # noqa: BLE001  (any storage failure means: not readable now)
         raise SourceUnreadable(f"No URL for the source: {type(err).__name__}") from err
     try:
@@ -337,7 +339,7 @@ def transcoding_start(
             raise SourceUnreadable(f"No size for the source: {type(err).__name__}") from err
 
     thumbnail_key = _thumbnail_make(
-        url=video_storage.url(source_key), key=f"{destination}/thumbnail.jpg"
+        url=storage_read_location(video_storage, source_key), key=f"{destination}/thumbnail.jpg"
     )
     domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
     try:

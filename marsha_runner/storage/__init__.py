@@ -9,10 +9,18 @@ from .base import UploadBackend, UploadRefused
 __all__ = (
     "UploadBackend",
     "UploadRefused",
+    "filesystem_routes",
     "get_upload_backend",
+    "legacy_storage",
+    "storage_public_url",
+    "storage_read_location",
     "storage_replace",
+    "storage_signed_url",
     "video_storage",
 )
+
+# Query parameters that make a URL die: a persisted URL must carry none of them.
+SIGNATURE_PARAMETERS = ("X-Amz-Signature", "X-Amz-Expires", "Signature", "Expires")
 
 
 def get_upload_backend() -> UploadBackend:
@@ -28,6 +36,64 @@ def video_storage():
 def legacy_storage():
     """The legacy AWS bucket (``STORAGES["aws_legacy"]``)."""
     return storages["aws_legacy"]
+
+
+def _is_s3(storage) -> bool:
+    from storages.backends.s3 import S3Storage
+
+    return isinstance(storage, S3Storage)
+
+
+def _s3_params(storage, key: str) -> dict:
+    from storages.utils import clean_name
+
+    return {"Bucket": storage.bucket_name, "Key": storage._normalize_name(clean_name(key))}
+
+
+def storage_public_url(storage, key: str) -> str:
+    """The URL to persist for ``key``: never signed, never expiring, never a disk path.
+
+    S3: the custom domain (CDN) or the endpoint's plain object URL, whatever
+    ``querystring_auth`` says (that option only signs internal reads). Filesystem: the
+    storage's ``base_url`` (VIDEOS_URL) plus the key. The system check refuses a storage
+    whose public URL would still carry a signature.
+    """
+    if _is_s3(storage) and not storage.custom_domain:
+        return storage.unsigned_connection.meta.client.generate_presigned_url(
+            "get_object", Params=_s3_params(storage, key)
+        )
+    return storage.url(key)
+
+
+def storage_signed_url(storage, key: str, *, expire: int) -> str:
+    """A URL of ``key`` valid ``expire`` seconds from now (a private bucket, at read time)."""
+    if _is_s3(storage):
+        return storage.connection.meta.client.generate_presigned_url(
+            "get_object", Params=_s3_params(storage, key), ExpiresIn=expire
+        )
+    return storage.url(key)
+
+
+def storage_read_location(storage, key: str) -> str:
+    """What ffmpeg/ffprobe should open for ``key`` on this machine: a local path when the
+    storage has one, else its (internally signed) URL. Nothing parses a URL back to a path.
+    """
+    try:
+        return storage.path(key)
+    except NotImplementedError:
+        return storage.url(key)
+
+
+def filesystem_routes() -> list[tuple[str, str, str]]:
+    """(alias, URL prefix, root) of each filesystem storage whose files we serve with Range."""
+    routes = []
+    for alias in ("videos", "aws_legacy"):
+        config = settings.STORAGES.get(alias) or {}
+        if config.get("BACKEND", "").endswith("FileSystemStorage"):
+            options = config.get("OPTIONS") or {}
+            if options.get("location") and options.get("base_url"):
+                routes.append((alias, options["base_url"], options["location"]))
+    return routes
 
 
 def storage_replace(storage, key: str, content) -> str:

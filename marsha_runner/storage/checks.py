@@ -56,3 +56,54 @@ def check_ffmpeg(app_configs, **kwargs):
         for tool in ("ffprobe", "ffmpeg")
         if shutil.which(tool) is None
     ]
+
+
+@register()
+def check_persisted_urls(app_configs, **kwargs):
+    """Persisted URLs never expire and never show a disk path (DESIGN §4).
+
+    Builds the public URL of a sample key with each media storage, as the URL service does,
+    and refuses the configuration when it is signed (a CloudFront signer, a custom storage
+    class) or when a filesystem storage would publish its location on disk.
+    """
+    from urllib.parse import parse_qs, urlparse
+
+    from django.core.files.storage import storages
+
+    from . import SIGNATURE_PARAMETERS, storage_public_url
+
+    errors = []
+    for alias in ("videos", "aws_legacy"):
+        if alias not in settings.STORAGES:
+            continue
+        try:
+            storage = storages[alias]
+            url = storage_public_url(storage, "vod/check/master.m3u8")
+        except Exception as err:  # noqa: BLE001  (a misconfigured storage is reported here)
+            errors.append(
+                Error(
+                    f'STORAGES["{alias}"] cannot build a URL: {type(err).__name__}.',
+                    id="marsha_runner.storage.E005",
+                )
+            )
+            continue
+        query = parse_qs(urlparse(url).query)
+        if any(name in query for name in SIGNATURE_PARAMETERS):
+            errors.append(
+                Error(
+                    f'STORAGES["{alias}"] would persist signed URLs: they expire.',
+                    hint="Serve the bucket through a public-read prefix or a CDN without "
+                    "signing, and set VIDEOS_SIGN_URLS_AT_READ=True for a private bucket.",
+                    id="marsha_runner.storage.E004",
+                )
+            )
+        location = getattr(storage, "location", None)
+        if isinstance(location, str) and location.startswith("/") and location in url:
+            errors.append(
+                Error(
+                    f'STORAGES["{alias}"] URLs contain its disk path {location!r}.',
+                    hint="Set its base_url to a stable URL prefix (VIDEOS_URL, AWS_LEGACY_URL).",
+                    id="marsha_runner.storage.E004",
+                )
+            )
+    return errors

@@ -52,9 +52,9 @@ async def _afile_chunks(handle, remaining):
         handle.close()
 
 
-def _video_path(path: str) -> str:
-    """The file under VIDEOS_ROOT that ``path`` names, or 404 (no ``..``, no link out)."""
-    root = os.path.realpath(settings.VIDEOS_ROOT)
+def _video_path(path: str, root: str) -> str:
+    """The file under ``root`` that ``path`` names, or 404 (no ``..``, no link out)."""
+    root = os.path.realpath(root)
     try:
         full_path = os.path.realpath(safe_join(root, path))
     except (SuspiciousFileOperation, ValueError) as err:
@@ -65,9 +65,9 @@ def _video_path(path: str) -> str:
 
 
 @require_http_methods(["GET", "HEAD"])
-def serve_video_file(request, path):
-    """Serve a file under VIDEOS_ROOT, answering HTTP Range requests (players, ffmpeg)."""
-    full_path = _video_path(path)
+def serve_video_file(request, path, root=None):
+    """Serve a file of a filesystem storage, answering HTTP Range requests (players, ffmpeg)."""
+    full_path = _video_path(path, root or settings.VIDEOS_ROOT)
     size = os.path.getsize(full_path)
     content_type = mimetypes.guess_type(full_path)[0] or "application/octet-stream"
 

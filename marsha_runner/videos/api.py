@@ -42,6 +42,11 @@ class VideoOutputSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["urls"] = services.video_urls_for_client(video=instance)
+        return data
+
 
 UploadOutputSerializer = inline_serializer(
     name="UploadOutput",

@@ -31,3 +31,12 @@ SOURCE_KEY = "tmp/{video_id}/video/{stamp}"
 OUTPUT_PREFIX = "vod/{video_id}/video/{stamp}"
 MASTER_PLAYLIST = "master.m3u8"
 THUMBNAIL = "thumbnail.jpg"
+
+# Legacy AWS MediaConvert outputs, in the AWS bucket (DESIGN §4), and their home after the
+# migration: the same keys under MIGRATED_PREFIX in the Scaleway bucket.
+LEGACY_PREFIX = "{video_id}/"
+LEGACY_MANIFEST = "cmaf/{stamp}.m3u8"
+LEGACY_MP4 = "mp4/{stamp}_{resolution}.mp4"
+LEGACY_THUMBNAIL = "thumbnails/{stamp}_{resolution}.0000000.jpg"
+LEGACY_PREVIEW = "previews/{stamp}_100.jpg"
+MIGRATED_PREFIX = "aws/"

@@ -111,3 +111,31 @@ class Video(models.Model):
 
     def thumbnail_key(self, stamp: int) -> str:
         return f"{self.output_prefix(stamp)}/{constants.THUMBNAIL}"
+
+    # Legacy AWS outputs, relative to the bucket that holds them: the AWS bucket as is, or the
+    # Scaleway bucket under ``migrated_key`` once migrated.
+
+    def legacy_prefix(self) -> str:
+        """Every legacy object of this video lives under ``<id>/``."""
+        return constants.LEGACY_PREFIX.format(video_id=self.id)
+
+    def legacy_manifest_key(self, stamp: int) -> str:
+        return self.legacy_prefix() + constants.LEGACY_MANIFEST.format(stamp=int(stamp))
+
+    def legacy_mp4_key(self, stamp: int, resolution: int) -> str:
+        return self.legacy_prefix() + constants.LEGACY_MP4.format(
+            stamp=int(stamp), resolution=int(resolution)
+        )
+
+    def legacy_thumbnail_key(self, stamp: int, resolution: int) -> str:
+        return self.legacy_prefix() + constants.LEGACY_THUMBNAIL.format(
+            stamp=int(stamp), resolution=int(resolution)
+        )
+
+    def legacy_preview_key(self, stamp: int) -> str:
+        return self.legacy_prefix() + constants.LEGACY_PREVIEW.format(stamp=int(stamp))
+
+    @staticmethod
+    def migrated_key(legacy_key: str) -> str:
+        """Where a legacy object lives in the Scaleway bucket: ``aws/<legacy key>``."""
+        return constants.MIGRATED_PREFIX + legacy_key

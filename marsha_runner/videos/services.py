@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import transaction
+from django.utils import timezone
 
 from marsha_runner.runners.probe import probe_duration
 from marsha_runner.runners.services import (
@@ -23,11 +24,18 @@ from marsha_runner.runners.services import (
     transcoding_release_source,
     transcoding_start,
 )
-from marsha_runner.storage import get_upload_backend, storage_replace
+from marsha_runner.storage import (
+    get_upload_backend,
+    legacy_storage,
+    storage_public_url,
+    storage_replace,
+    storage_signed_url,
+    video_storage,
+)
 from marsha_runner.storage.base import UploadPolicy, UploadRefused
 from marsha_runner.websocket.notify import video_state_changed
 
-from .constants import StorageLocation, TranscodePipeline, UploadState
+from .constants import MIGRATED_PREFIX, StorageLocation, TranscodePipeline, UploadState
 from .models import Video
 
 logger = logging.getLogger(__name__)
@@ -323,6 +331,11 @@ def storage_location_of(storage) -> str | None:
     return StorageLocation.SCALEWAY if isinstance(storage, S3Storage) else None
 
 
+# --- URLs --------------------------------------------------------------------------------------
+# Persisted URLs are storage_public_url(storage, key) of the storage holding the object: never
+# signed, never a disk path. A private bucket is signed at read time (video_urls_for_client).
+
+
 def hls_cache_buster(resolutions) -> str:
     """Changes when the rendition list changes, so players refetch the master playlist."""
     rendition_list = ",".join(str(r) for r in sorted(resolutions))
@@ -331,35 +344,127 @@ def hls_cache_buster(resolutions) -> str:
 
 def _with_cache_buster(url: str, resolutions) -> str:
     # A presigned URL is signed over its query string: one more parameter would break it.
-    # Its signature already changes on each refresh, which busts caches the same way.
+    # Its signature already changes on each read, which busts caches the same way.
     if "X-Amz-Signature=" in url or "Signature=" in url:
         return url
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}v={hls_cache_buster(resolutions)}"
 
 
-def video_refresh_urls(*, video: Video) -> Video:
-    """Rebuild and persist the urls of the active PeerTube version (also for backfills).
+def video_media_storage(*, video: Video) -> tuple:
+    """(storage, key prefix) holding the active version's files.
 
-    Shape of Marsha's ``urls``: ``manifests.hls``, ``mp4`` and ``thumbnails`` by resolution.
-    Every URL is ``storages["videos"].url(key)``, never hand-built.
+    AWS pipeline: the legacy bucket, or the Scaleway bucket under ``aws/`` once migrated.
+    PeerTube pipeline: the video storage.
+    """
+    if video.transcode_pipeline == TranscodePipeline.AWS:
+        if video.storage_location == StorageLocation.SCALEWAY:
+            return video_storage(), MIGRATED_PREFIX
+        return legacy_storage(), ""
+    return video_storage(), ""
+
+
+def video_urls_build(
+    *, video: Video, thumbnail_exists: bool | None = None, sign: bool = False
+) -> dict | None:
+    """The ``urls`` of the active version (Marsha's shape), or None when there is none.
+
+    ``manifests.hls``, ``mp4`` and ``thumbnails`` by resolution; ``previews`` for legacy AWS
+    outputs. ``thumbnail_exists`` spares a storage lookup when the caller knows (backfills);
+    ``sign`` signs each URL for VIDEOS_SIGNED_URL_EXPIRE seconds (a private bucket, at read).
     """
     stamp = video.active_stamp
-    if video.transcode_pipeline != TranscodePipeline.PEERTUBE or stamp is None:
-        raise ValidationError("Only a transcoded PeerTube version has URLs to refresh.")
-    storage = storages["videos"]
+    if not video.transcode_pipeline or stamp is None:
+        return None
+    storage, prefix = video_media_storage(video=video)
+
+    def url(key: str) -> str:
+        if sign:
+            return storage_signed_url(
+                storage, prefix + key, expire=settings.VIDEOS_SIGNED_URL_EXPIRE
+            )
+        return storage_public_url(storage, prefix + key)
+
+    resolutions = sorted(int(r) for r in video.resolutions or [])
+    if video.transcode_pipeline == TranscodePipeline.AWS:
+        return {
+            "manifests": {
+                "hls": _with_cache_buster(url(video.legacy_manifest_key(stamp)), resolutions)
+            },
+            "mp4": {str(r): url(video.legacy_mp4_key(stamp, r)) for r in resolutions},
+            "thumbnails": {str(r): url(video.legacy_thumbnail_key(stamp, r)) for r in resolutions},
+            "previews": url(video.legacy_preview_key(stamp)),
+        }
     thumbnail_key = video.thumbnail_key(stamp)
-    thumbnail = storage.url(thumbnail_key) if storage.exists(thumbnail_key) else None
-    resolutions = video.resolutions
-    video.urls = {
-        "manifests": {
-            "hls": _with_cache_buster(storage.url(video.master_playlist_key(stamp)), resolutions)
-        },
-        "mp4": {str(r): storage.url(video.rendition_video_key(stamp, r)) for r in resolutions},
+    if thumbnail_exists is None:
+        thumbnail_exists = storage.exists(prefix + thumbnail_key)
+    thumbnail = url(thumbnail_key) if thumbnail_exists else None
+    master = url(video.master_playlist_key(stamp))
+    return {
+        "manifests": {"hls": _with_cache_buster(master, resolutions)},
+        "mp4": {str(r): url(video.rendition_video_key(stamp, r)) for r in resolutions},
         "thumbnails": {str(r): thumbnail for r in resolutions} if thumbnail else {},
     }
+
+
+def video_refresh_urls(*, video: Video) -> Video:
+    """Rebuild and persist the urls of the active version (completion, migration)."""
+    urls = video_urls_build(video=video)
+    if urls is None:
+        raise ValidationError("Only a transcoded version has URLs to refresh.")
+    video.urls = urls
     video.save(update_fields=["urls", "updated_on"])
     return video
+
+
+def video_urls_for_client(*, video: Video) -> dict | None:
+    """The urls an API answer carries: the persisted ones, or signed now for a private bucket.
+
+    Either way each works for at least the configured lifetime from the moment it is served.
+    """
+    if settings.VIDEOS_SIGN_URLS_AT_READ and video.urls:
+        return video_urls_build(video=video, sign=True, thumbnail_exists=_has_thumbnail(video))
+    return video.urls
+
+
+def _has_thumbnail(video: Video) -> bool | None:
+    """What the persisted urls say about the thumbnail (None: nothing persisted, look)."""
+    if video.urls is None:
+        return None
+    return bool(video.urls.get("thumbnails"))
+
+
+def videos_backfill_urls(*, videos, batch_size: int = 1000, dry_run: bool = False) -> dict:
+    """Recompute the persisted urls of ``videos`` (a queryset) in batches.
+
+    ``iterator`` + ``bulk_update`` of the changed rows only: a batch costs one SELECT and at
+    most one UPDATE, whatever its size; a second run changes nothing. The thumbnail of a
+    PeerTube version is taken from the persisted urls when there are some (no storage call
+    per video), looked up in storage otherwise.
+    """
+    seen = changed = 0
+    pending: list[Video] = []
+    fields = ["urls", "updated_on"]
+    queryset = videos.only(
+        "id", "uploaded_on", "transcode_pipeline", "storage_location", "resolutions", "urls"
+    ).order_by("pk")
+    for video in queryset.iterator(chunk_size=batch_size):
+        seen += 1
+        urls = video_urls_build(video=video, thumbnail_exists=_has_thumbnail(video))
+        if urls is None or urls == video.urls:
+            continue
+        changed += 1
+        if dry_run:
+            continue
+        video.urls = urls
+        video.updated_on = timezone.now()
+        pending.append(video)
+        if len(pending) >= batch_size:
+            Video.objects.bulk_update(pending, fields, batch_size=batch_size)
+            pending = []
+    if pending:
+        Video.objects.bulk_update(pending, fields, batch_size=batch_size)
+    return {"videos": seen, "changed": changed, "dry_run": dry_run}
 
 
 def _notify_on_commit(video: Video) -> None:

@@ -19,6 +19,7 @@ from django.core.files.storage import storages
 from marsha_runner.devrunner.client import RunnerClient
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
 from marsha_runner.videos.models import Video
+from tests.conftest import public_read
 from tests.videos.media import make_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg]
@@ -146,8 +147,9 @@ def test_upload_to_ready_on_the_filesystem(
         live_server_url, session, tmp_path, seeded_runner_token, caplog
     )
 
-    def absolute(url):  # filesystem URLs are paths under VIDEOS_ROOT, served by the app
-        assert url.startswith(str(videos_root)), url
+    def absolute(url):  # filesystem URLs: VIDEOS_URL plus the key, served by the app
+        assert url.startswith("/videos/vod/"), url
+        assert str(videos_root) not in url, url  # no disk path
         return f"{live_server_url}{url}"
 
     check_ready_video(body, absolute, source_key)
@@ -163,29 +165,15 @@ def test_upload_to_ready_on_s3(
     # only: players can follow a master playlist only when the outputs are publicly readable
     # (production: a public-read policy on vod/ or a CDN domain). Sources under tmp/ stay
     # private.
-    s3_videos["client"].put_bucket_policy(
-        Bucket=s3_videos["bucket_name"],
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": "*",
-                        "Action": "s3:GetObject",
-                        "Resource": f"arn:aws:s3:::{s3_videos['bucket_name']}/vod/*",
-                    }
-                ],
-            }
-        ),
-    )
+    public_read(s3_videos["client"], s3_videos["bucket_name"], "vod/")
     session = jwt_session(live_server_url)
     body, source_key = run_upload_to_ready(
         live_server_url, session, tmp_path, seeded_runner_token, caplog
     )
 
-    def absolute(url):  # presigned SeaweedFS URLs
+    def absolute(url):  # plain SeaweedFS URLs: never signed, so they never expire
         assert url.startswith(s3_videos["endpoint_url"]), url
+        assert "X-Amz-" not in url, url
         return url
 
     check_ready_video(body, absolute, source_key)

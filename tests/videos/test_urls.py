@@ -1,0 +1,231 @@
+"""Persisted URLs: never signed, never a disk path, right for each (pipeline, location) pair.
+
+``backfill_urls`` recomputes them in batches with a bounded number of queries.
+"""
+
+import json
+import time
+import uuid
+from io import StringIO
+
+import pytest
+import requests
+from django.core import checks
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, storages
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from marsha_runner.videos import services
+from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
+from marsha_runner.videos.models import Video
+from tests.conftest import public_read, reset_video_storage
+
+pytestmark = pytest.mark.django_db
+STAMP = 1_700_000_000
+
+
+class SigningStorage(FileSystemStorage):
+    """A storage whose URLs carry a signature (like a CloudFront signer): must be refused."""
+
+    def url(self, name):
+        return f"https://cdn.example/{name}?Expires=1&Signature=abc"
+
+
+def error_ids():
+    return sorted(m.id for m in checks.run_checks() if m.level >= checks.ERROR)
+
+
+def test_check_refuses_a_storage_that_would_persist_signed_urls(settings):
+    settings.STORAGES = {**settings.STORAGES, "videos": {"BACKEND": f"{__name__}.SigningStorage"}}
+
+    assert "marsha_runner.storage.E004" in error_ids()
+
+
+def test_check_refuses_a_disk_path_as_url(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "aws_legacy": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "base_url": f"{tmp_path}/"},
+        },
+    }
+    assert "marsha_runner.storage.E004" in error_ids()
+
+
+def test_check_accepts_a_signing_s3_storage_because_persisted_urls_are_unsigned(s3_videos):
+    """querystring_auth signs internal reads only: the persisted URL has no signature."""
+    storage = storages["videos"]
+    assert "X-Amz-Signature" in storage.url("vod/x")
+    assert "marsha_runner.storage.E004" not in error_ids()
+
+
+def ready_video(*, pipeline, location, resolutions=(240, 480), urls=None) -> Video:
+    return Video.objects.create(
+        title="v",
+        upload_state=UploadState.READY,
+        uploaded_on=Video.stamp_to_datetime(STAMP),
+        transcode_pipeline=pipeline,
+        storage_location=location,
+        resolutions=list(resolutions),
+        urls=urls,
+    )
+
+
+def test_backfill_gives_each_pipeline_and_location_its_urls(videos_root, legacy_root):
+    peertube = ready_video(pipeline=TranscodePipeline.PEERTUBE, location=None)
+    storages["videos"].save(peertube.thumbnail_key(STAMP), ContentFile(b"jpg"))
+    legacy = ready_video(pipeline=TranscodePipeline.AWS, location=StorageLocation.AWS)
+    migrated = ready_video(pipeline=TranscodePipeline.AWS, location=StorageLocation.SCALEWAY)
+    pending = Video.objects.create(title="not yet")
+
+    out = StringIO()
+    call_command("backfill_urls", "--json", stdout=out)
+
+    assert json.loads(out.getvalue())["changed"] == 3
+    buster = services.hls_cache_buster([240, 480])
+    peertube.refresh_from_db()
+    assert peertube.urls == {
+        "manifests": {"hls": f"/videos/vod/{peertube.id}/video/{STAMP}/master.m3u8?v={buster}"},
+        "mp4": {
+            str(r): f"/videos/vod/{peertube.id}/video/{STAMP}/{STAMP}-{r}-fragmented.mp4"
+            for r in (240, 480)
+        },
+        "thumbnails": {
+            str(r): f"/videos/vod/{peertube.id}/video/{STAMP}/thumbnail.jpg" for r in (240, 480)
+        },
+    }
+    for video, prefix in ((legacy, "/aws-legacy/"), (migrated, "/videos/aws/")):
+        video.refresh_from_db()
+        base = f"{prefix}{video.id}"
+        assert video.urls == {
+            "manifests": {"hls": f"{base}/cmaf/{STAMP}.m3u8?v={buster}"},
+            "mp4": {str(r): f"{base}/mp4/{STAMP}_{r}.mp4" for r in (240, 480)},
+            "thumbnails": {
+                str(r): f"{base}/thumbnails/{STAMP}_{r}.0000000.jpg" for r in (240, 480)
+            },
+            "previews": f"{base}/previews/{STAMP}_100.jpg",
+        }
+    pending.refresh_from_db()
+    assert pending.urls is None
+    for video in (peertube, legacy, migrated):
+        for url in [*video.urls["mp4"].values(), video.urls["manifests"]["hls"]]:
+            assert str(videos_root) not in url and str(legacy_root) not in url
+
+    again = StringIO()
+    call_command("backfill_urls", "--json", stdout=again)
+    assert json.loads(again.getvalue())["changed"] == 0
+
+
+def test_backfill_filters_and_dry_run(videos_root, legacy_root):
+    legacy = ready_video(pipeline=TranscodePipeline.AWS, location=StorageLocation.AWS)
+    peertube = ready_video(pipeline=TranscodePipeline.PEERTUBE, location=None)
+
+    out = StringIO()
+    call_command("backfill_urls", "--dry-run", "--json", "--pipeline", "AWS", stdout=out)
+    assert json.loads(out.getvalue()) | {"seconds": 0} == {
+        "videos": 1,
+        "changed": 1,
+        "dry_run": True,
+        "seconds": 0,
+    }
+    legacy.refresh_from_db()
+    assert legacy.urls is None  # dry run wrote nothing
+
+    call_command("backfill_urls", "--video", str(peertube.id), stdout=StringIO())
+    legacy.refresh_from_db()
+    peertube.refresh_from_db()
+    assert legacy.urls is None and peertube.urls is not None
+
+    call_command("backfill_urls", "--location", "AWS", "--state", "ready", stdout=StringIO())
+    legacy.refresh_from_db()
+    assert legacy.urls["manifests"]["hls"].startswith("/aws-legacy/")
+
+
+def test_backfill_bad_input_is_a_command_error():
+    with pytest.raises(CommandError):
+        call_command("backfill_urls", "--batch-size", "0")
+    with pytest.raises(CommandError):
+        call_command("backfill_urls", "--video", "not-a-uuid")
+
+
+def test_backfill_queries_are_bounded_per_batch(
+    videos_root, legacy_root, django_assert_max_num_queries
+):
+    Video.objects.bulk_create(
+        Video(
+            title=f"v{i}",
+            upload_state=UploadState.READY,
+            uploaded_on=Video.stamp_to_datetime(STAMP),
+            transcode_pipeline=TranscodePipeline.AWS,
+            storage_location=StorageLocation.AWS,
+            resolutions=[240, 480],
+        )
+        for i in range(1000)
+    )
+    # One SELECT per batch of 1000 and one UPDATE (bulk_update: one statement per batch),
+    # plus the savepoints bulk_update wraps it in: far from one query per video.
+    with django_assert_max_num_queries(8):
+        summary = services.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
+    assert summary == {"videos": 1000, "changed": 1000, "dry_run": False}
+    with django_assert_max_num_queries(3):
+        again = services.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
+    assert again["changed"] == 0
+
+
+@pytest.mark.s3
+def test_persisted_urls_outlive_the_presign_lifetime(s3_videos, settings):
+    """With the default public-read vod/, a ready video's URLs work after any lifetime."""
+    settings.STORAGES["videos"]["OPTIONS"]["querystring_expire"] = 1
+    reset_video_storage()
+    public_read(s3_videos["client"], s3_videos["bucket_name"], "vod/")
+    video = ready_video(pipeline=TranscodePipeline.PEERTUBE, location=StorageLocation.SCALEWAY)
+    storage = storages["videos"]
+    keys = [video.master_playlist_key(STAMP), video.thumbnail_key(STAMP)] + [
+        video.rendition_video_key(STAMP, r) for r in (240, 480)
+    ]
+    for key in keys:
+        storage.save(key, ContentFile(key.encode()))
+    services.video_refresh_urls(video=video)
+    signed_for_internal_reads = storage.url(video.thumbnail_key(STAMP))
+
+    time.sleep(2.5)  # past querystring_expire
+
+    assert requests.get(signed_for_internal_reads, timeout=10).status_code == 403  # expired
+    video.refresh_from_db()
+    urls = [video.urls["manifests"]["hls"], *video.urls["mp4"].values()]
+    urls += video.urls["thumbnails"].values()
+    for url in urls:
+        assert "X-Amz-" not in url
+        response = requests.get(url, timeout=10)
+        assert response.status_code == 200, (url, response.status_code)
+
+
+@pytest.mark.s3
+def test_private_bucket_is_signed_at_read(s3_videos, settings, client, django_user_model):
+    """VIDEOS_SIGN_URLS_AT_READ: the API signs from the keys; the stored value stays plain."""
+    settings.VIDEOS_SIGN_URLS_AT_READ = True
+    settings.VIDEOS_SIGNED_URL_EXPIRE = 600
+    video = ready_video(pipeline=TranscodePipeline.PEERTUBE, location=StorageLocation.SCALEWAY)
+    key = video.rendition_video_key(STAMP, 240)
+    storages["videos"].save(key, ContentFile(b"mp4 bytes"))
+    services.video_refresh_urls(video=video)
+    video.refresh_from_db()
+    assert requests.get(video.urls["mp4"]["240"], timeout=10).status_code == 403  # private
+
+    user = django_user_model.objects.create_superuser("staff", "s@example.org", "pw")
+    client.force_login(user)
+    body = client.get(f"/api/videos/{video.id}/").json()
+
+    served = body["urls"]["mp4"]["240"]
+    assert "X-Amz-Signature" in served and "X-Amz-Expires=600" in served
+    assert requests.get(served, timeout=10).content == b"mp4 bytes"
+    video.refresh_from_db()
+    assert "X-Amz-" not in video.urls["mp4"]["240"]
+
+
+def test_refresh_urls_refuses_a_video_without_active_version():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        services.video_refresh_urls(video=Video.objects.create(title=str(uuid.uuid4())))
