@@ -84,6 +84,10 @@ TEMPLATES = [
     },
 ]
 
+# django-import-export: exporting needs the model's view permission, importing its change one.
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+
 # --- Database ---------------------------------------------------------------------------------
 
 DATABASES = {"default": env.db("DATABASE_URL")}

@@ -20,6 +20,8 @@ from django.utils.html import format_html
 from django_peertube_runner_connector import admin as _library_admin  # noqa: F401 (registers first)
 from django_peertube_runner_connector import models as library
 from django_peertube_runner_connector.models import RunnerJobState
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from marsha_runner.admin_kit import (
     StaffAdmin,
@@ -41,6 +43,7 @@ from .models import (
     TranscodedVideo,
     TranscodingJobInfo,
 )
+from .resources import RunnerJobResource, RunnerResource
 from .selectors import (
     runner_job_video_uuid,
     runners_with_activity,
@@ -190,7 +193,9 @@ class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Runner)
-class RunnerAdmin(ReadOnlyAdmin):
+class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
+    resource_classes = [RunnerResource]
+    export_formats = [CSV, JSON, XLSX]
     list_display = (
         "name",
         "description",
@@ -274,7 +279,9 @@ class RunnerJobChangeList(ChangeList):
 
 
 @admin.register(RunnerJob)
-class RunnerJobAdmin(ReadOnlyAdmin):
+class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
+    resource_classes = [RunnerJobResource]
+    export_formats = [CSV, JSON, XLSX]
     list_display = (
         "uuid",
         "type",

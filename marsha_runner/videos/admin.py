@@ -10,12 +10,15 @@ import uuid
 from django.contrib import admin
 from django.db.models import Q
 from django.utils.html import format_html, format_html_join
+from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from marsha_runner.admin_kit import StaffAdmin, human_size, staff_action
 from marsha_runner.runners.selectors import runner_jobs_of_destination
 
 from . import services
 from .models import Video
+from .resources import VideoResource
 
 
 def _job_resolution(job) -> str:
@@ -40,7 +43,10 @@ class HasErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(Video)
-class VideoAdmin(StaffAdmin):
+class VideoAdmin(ImportExportMixin, StaffAdmin):
+    resource_classes = [VideoResource]
+    export_formats = [CSV, JSON, XLSX]
+    import_formats = [CSV]
     list_display = (
         "thumbnail",
         "title",
