@@ -313,6 +313,10 @@ TRANSCODING_FPS_MAX = env.int("TRANSCODING_FPS_MAX", default=60)
 TRANSCODING_FPS_KEEP_ORIGIN_FPS_RESOLUTION_MIN = env.int(
     "TRANSCODING_FPS_KEEP_ORIGIN_FPS_RESOLUTION_MIN", default=720
 )
+# Called once per transcription job (success with its language and VTT key, or failure).
+RUNNERS_TRANSCRIPTION_ENDED_CALLBACK = (
+    "marsha_runner.operations.transcription.video_transcription_ended"
+)
 TRANSCRIPTION_ENDED_CALLBACK_PATH = None
 TRANSCRIPTION_ERROR_CALLBACK_PATH = None
 

@@ -263,4 +263,8 @@ def runner_job_handler(runner_job: RunnerJob):
 
     if runner_job.type == RunnerJobType.VOD_HLS_TRANSCODING:
         return HLSTranscodingJobHandler()
+    if runner_job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
+        from .transcription import TranscriptionHandler  # it builds on this module
+
+        return TranscriptionHandler()
     return get_runner_job_handler_class(runner_job)()

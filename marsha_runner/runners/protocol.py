@@ -368,11 +368,10 @@ def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
     )
     if runner_job_video_uuid(job) != video_uuid:
         raise _unknown_job()
-    source = (
-        VideoFile.objects.filter(video__uuid=video_uuid, streamingPlaylist__isnull=True)
-        .order_by("-resolution")
-        .first()
-    )
+    files = VideoFile.objects.filter(video__uuid=video_uuid).order_by("-resolution")
+    source = files.filter(streamingPlaylist__isnull=True).first()
+    if source is None and job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
+        source = files.first()  # the upload is gone: a rendition has the same audio
     if source is None or not source.filename:
         raise RunnerRefusal(404, "video_file_not_found", "The source file is gone.")
     url = video_storage.url(source.filename)

@@ -40,3 +40,11 @@ LEGACY_MP4 = "mp4/{stamp}_{resolution}.mp4"
 LEGACY_THUMBNAIL = "thumbnails/{stamp}_{resolution}.0000000.jpg"
 LEGACY_PREVIEW = "previews/{stamp}_100.jpg"
 MIGRATED_PREFIX = "aws/"
+
+
+class SubtitleState(models.TextChoices):
+    """A transcription's subtitle track: pending (a runner job) → ready | error."""
+
+    PENDING = "pending", "pending"
+    READY = "ready", "ready"
+    ERROR = "error", "error"

@@ -139,3 +139,30 @@ class Video(models.Model):
     def migrated_key(legacy_key: str) -> str:
         """Where a legacy object lives in the Scaleway bucket: ``aws/<legacy key>``."""
         return constants.MIGRATED_PREFIX + legacy_key
+
+
+class SubtitleTrack(models.Model):
+    """The transcript of one version of a video (a WebVTT file), made by a runner's whisper.
+
+    One row per transcription job: ``pending`` while the job runs, then ``ready`` with its
+    language and key (its URL goes into the video's ``urls["subtitles"]``), or ``error`` with
+    the reason. Only the first outcome of a job changes the row.
+    """
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="subtitle_tracks")
+    stamp = models.BigIntegerField(help_text="The version transcribed (its upload stamp).")
+    job_uuid = models.UUIDField(unique=True, help_text="The runner job making it.")
+    state = models.CharField(
+        max_length=20, choices=constants.SubtitleState.choices, default="pending"
+    )
+    language = models.CharField(max_length=20, blank=True, default="")
+    key = models.CharField(max_length=1024, blank=True, default="", help_text="Storage key.")
+    error_reason = models.TextField(blank=True, default="")
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_on"]
+
+    def __str__(self):
+        return f"{self.video_id}@{self.stamp} {self.language or '?'} ({self.state})"

@@ -35,7 +35,13 @@ from marsha_runner.storage import (
 from marsha_runner.storage.base import UploadPolicy, UploadRefused
 from marsha_runner.websocket.notify import video_state_changed
 
-from .constants import MIGRATED_PREFIX, StorageLocation, TranscodePipeline, UploadState
+from .constants import (
+    MIGRATED_PREFIX,
+    StorageLocation,
+    SubtitleState,
+    TranscodePipeline,
+    UploadState,
+)
 from .models import Video
 
 logger = logging.getLogger(__name__)
@@ -400,11 +406,23 @@ def video_urls_build(
         thumbnail_exists = storage.exists(prefix + thumbnail_key)
     thumbnail = url(thumbnail_key) if thumbnail_exists else None
     master = url(video.master_playlist_key(stamp))
-    return {
+    urls = {
         "manifests": {"hls": _with_cache_buster(master, resolutions)},
         "mp4": {str(r): url(video.rendition_video_key(stamp, r)) for r in resolutions},
         "thumbnails": {str(r): thumbnail for r in resolutions} if thumbnail else {},
     }
+    subtitles = _subtitle_keys(video)
+    if subtitles:
+        urls["subtitles"] = {language: url(key) for language, key in subtitles.items()}
+    return urls
+
+
+def _subtitle_keys(video: Video) -> dict:
+    """{language: key} of the ready subtitle tracks (transcripts) of the served version."""
+    tracks = video.subtitle_tracks.filter(
+        stamp=video.active_stamp, state=SubtitleState.READY
+    ).order_by("created_on")
+    return {track.language: track.key for track in tracks}
 
 
 def video_refresh_urls(*, video: Video) -> Video:

@@ -1,0 +1,196 @@
+"""Transcription jobs (``video-transcription``, whisper on the runner side), hardened.
+
+The library's handler pings runners before the job is committed, completes a job with an
+unknown language silently (logs, stores nothing, reports success), never pings on a retry and
+calls its host callbacks with its own Video. Ours: ping on commit; a missing or unknown
+language or a missing VTT errors the job with a reason; the VTT is written once at its key;
+the host (``RUNNERS_TRANSCRIPTION_ENDED_CALLBACK``) is told after commit with a
+``TranscriptionOutcome``, on success and on failure for good.
+"""
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_peertube_runner_connector.models import (
+    RunnerJob,
+    RunnerJobState,
+    RunnerJobType,
+    Video,
+)
+from django_peertube_runner_connector.storage import video_storage
+from django_peertube_runner_connector.utils.job_handlers.transcription_job_handler import (
+    TranscriptionJobHandler,
+)
+
+from marsha_runner.storage import storage_replace
+
+from .handlers import HLSTranscodingJobHandler, _ping_on_commit
+from .selectors import ACTIVE_STATES, runner_job_video_uuid, runner_jobs_of_video
+
+logger = logging.getLogger(__name__)
+
+
+class TranscriptionRejected(ValueError):
+    """A runner's transcription result we cannot store; str(err) is the job's error."""
+
+
+@dataclass(frozen=True)
+class TranscriptionOutcome:
+    """A finished transcription job, as the host needs it."""
+
+    job_uuid: str
+    destination: str
+    base_name: str
+    succeeded: bool
+    language: str | None
+    vtt_key: str | None
+    error: str | None
+
+
+def transcription_languages() -> set[str]:
+    """Languages a transcript may be stored in (the library's rule: settings.LANGUAGES)."""
+    languages = getattr(settings, "ALL_LANGUAGES", settings.LANGUAGES)
+    return {code for code, _name in languages}
+
+
+def transcription_vtt_key(*, destination: str, base_name: str, language: str) -> str:
+    """``<destination>/<base name>-<language>.vtt`` (the library's naming)."""
+    return f"{destination}/{base_name}-{language}.vtt"
+
+
+def _host_tell(job_uuid: str, video_uuid: str | None, error: str | None) -> None:
+    """After commit: build the outcome and call the host; never raises."""
+    try:
+        video = Video.objects.filter(uuid=video_uuid).first()
+        if video is None:
+            return
+        language = video.language if error is None else None
+        vtt_key = video.transcriptFileName if error is None else None
+        outcome = TranscriptionOutcome(
+            job_uuid=str(job_uuid),
+            destination=video.directory,
+            base_name=video.baseFilename or "",
+            succeeded=error is None,
+            language=language,
+            vtt_key=vtt_key,
+            error=error,
+        )
+        import_string(settings.RUNNERS_TRANSCRIPTION_ENDED_CALLBACK)(outcome=outcome)
+    except Exception:
+        logger.exception("The transcription-ended callback failed for job %s.", job_uuid)
+
+
+def _host_tell_on_commit(runner_job: RunnerJob, error: str | None) -> None:
+    transaction.on_commit(
+        partial(_host_tell, str(runner_job.uuid), runner_job_video_uuid(runner_job), error)
+    )
+
+
+class TranscriptionHandler(TranscriptionJobHandler):
+    """``video-transcription`` jobs: no silent completion, ping on commit, host told once."""
+
+    create_runner_job = HLSTranscodingJobHandler.create_runner_job  # ping on commit
+
+    def complete(self, runner_job: RunnerJob, result_payload):
+        runner_job.state = RunnerJobState.COMPLETING
+        runner_job.save()
+        error = None
+        try:
+            with transaction.atomic():
+                self.specific_complete(runner_job, result_payload)
+            runner_job.state = RunnerJobState.COMPLETED
+        except Exception as err:
+            if not isinstance(err, TranscriptionRejected):
+                logger.exception("Completion of transcription job %s failed.", runner_job.uuid)
+            error = str(err)[:2000] or type(err).__name__
+            runner_job.state = RunnerJobState.ERRORED
+            runner_job.error = error
+        runner_job.progress = None
+        runner_job.finishedAt = timezone.now()
+        runner_job.save()
+        _host_tell_on_commit(runner_job, error)
+
+    def specific_complete(self, runner_job: RunnerJob, result_payload):
+        """Check the language and the file, then write the VTT at its key (replacing)."""
+        language = result_payload.get("inputLanguage")
+        vtt = result_payload.get("vttFile")
+        if not isinstance(language, str) or not language.strip():
+            raise TranscriptionRejected("The runner sent no transcription language.")
+        language = language.strip()
+        if language not in transcription_languages():
+            raise TranscriptionRejected(f"Unknown transcription language {language[:20]!r}.")
+        if not isinstance(vtt, UploadedFile) or not vtt.size:
+            raise TranscriptionRejected("The runner sent no VTT file.")
+        head = vtt.read(6)
+        vtt.seek(0)
+        if head != b"WEBVTT":
+            raise TranscriptionRejected("The transcript is not a WebVTT file.")
+        video = Video.objects.select_for_update().filter(uuid=runner_job_video_uuid(runner_job))
+        video = video.first()
+        if video is None:
+            raise TranscriptionRejected("The transcribed video is gone.")
+        key = transcription_vtt_key(
+            destination=video.directory, base_name=video.baseFilename or "", language=language
+        )
+        storage_replace(video_storage, key, vtt)
+        video.language = language
+        video.transcriptFileName = key
+        video.save(update_fields=["language", "transcriptFileName", "updatedAt"])
+
+    def error(self, runner_job: RunnerJob, message: str, from_parent: bool = False):
+        """Retry until ``TRANSCODING_RUNNER_MAX_FAILURE`` (ping on commit), then errored and
+        the host told with the reason."""
+        if runner_job.failures < settings.TRANSCODING_RUNNER_MAX_FAILURE and not from_parent:
+            runner_job.reset_to_pending()
+            runner_job.save()
+            _ping_on_commit()
+            return
+        runner_job.error = message
+        runner_job.set_to_error_or_cancel(RunnerJobState.ERRORED)
+        _host_tell_on_commit(runner_job, message or "Transcription failed.")
+
+    def abort(self, runner_job: RunnerJob):
+        """Back to pending for another runner, unless it failed too often (counted)."""
+        if runner_job.failures >= settings.TRANSCODING_RUNNER_MAX_FAILURE:
+            self.error(runner_job, "Aborted too many times.")
+            return
+        runner_job.reset_to_pending()
+        runner_job.save()
+        _ping_on_commit()
+
+
+class TranscriptionBusy(Exception):
+    """A transcription job of this version is still pending or running."""
+
+
+def transcription_start(*, destination: str, base_name: str) -> str:
+    """Create the transcription job of the version transcoded under ``destination``; runners
+    pinged on commit. The runner downloads through the job's source URL, which serves the
+    version's highest rendition once the upload is gone (the audio is the same).
+
+    Raises ``TranscriptionBusy`` when one is already pending or running, ``LookupError``
+    when that version has no stored rendition. Returns the job uuid.
+    """
+    with transaction.atomic():
+        video = (
+            Video.objects.select_for_update()
+            .filter(directory=destination, files__isnull=False)
+            .order_by("-createdAt")
+            .first()
+        )
+        if video is None:
+            raise LookupError(f"No transcoded media under {destination}.")
+        active = runner_jobs_of_video(video_uuid=video.uuid).filter(
+            type=RunnerJobType.VIDEO_TRANSCRIPTION, state__in=ACTIVE_STATES
+        )
+        if active.exists():
+            raise TranscriptionBusy("A transcription of this version is already running.")
+        domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
+        job = TranscriptionHandler().create(video=video, domain=domain)
+    return str(job.uuid)
