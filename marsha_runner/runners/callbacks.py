@@ -4,7 +4,9 @@ The library calls ``TRANSCODING_ENDED_CALLBACK_PATH`` with its Video once per fi
 rendition and on failure (DESIGN §7.6). We look at the job tree instead: a transcoding is
 over when none of its jobs is pending/waiting/processing/completing, and succeeded when all
 completed. The host callback (``RUNNERS_TRANSCODING_ENDED_CALLBACK``) is called after commit,
-maybe more than once per transcoding (it must act once); nothing here raises into the library.
+once per transcoding: whoever moves the transcoded video out of ``TO_TRANSCODE`` in one
+conditional UPDATE notifies, every other caller (another rendition's process, the library's
+own callback) finds the row moved and stays quiet. Nothing here raises into the library.
 """
 
 import logging
@@ -13,11 +15,21 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
-from django_peertube_runner_connector.models import Video
+from django_peertube_runner_connector.models import Video, VideoState
 
-from .outcome import transcoding_outcome
+from .outcome import transcoding_conclude
 
 logger = logging.getLogger(__name__)
+
+
+def transcoding_outcome_claim(*, video_uuid, succeeded: bool) -> bool:
+    """Move the transcoded video from ``TO_TRANSCODE`` to its final state; True for the one
+    caller whose UPDATE changed the row (PostgreSQL re-checks the WHERE after a concurrent
+    commit, so two processes finishing at once cannot both win)."""
+    final = VideoState.PUBLISHED if succeeded else VideoState.TRANSCODING_FAILED
+    return bool(
+        Video.objects.filter(uuid=video_uuid, state=VideoState.TO_TRANSCODE).update(state=final)
+    )
 
 
 def _host_notify(video_uuid) -> None:
@@ -25,8 +37,10 @@ def _host_notify(video_uuid) -> None:
         video = Video.objects.filter(uuid=video_uuid).first()
         if video is None:
             return
-        outcome = transcoding_outcome(video=video)
-        if outcome is None:
+        outcome = transcoding_conclude(video=video)
+        if outcome is None or not transcoding_outcome_claim(
+            video_uuid=video_uuid, succeeded=outcome.succeeded
+        ):
             return
         callback = import_string(settings.RUNNERS_TRANSCODING_ENDED_CALLBACK)
         callback(outcome=outcome)

@@ -21,6 +21,7 @@ from django_peertube_runner_connector.models import (
     RunnerJobState,
     Video,
     VideoFile,
+    VideoJobInfoColumnType,
     VideoStreamingPlaylist,
 )
 from django_peertube_runner_connector.storage import video_storage
@@ -33,13 +34,8 @@ from django_peertube_runner_connector.utils.files import (
     get_hls_resolution_playlist_filename,
     get_video_directory,
 )
-from django_peertube_runner_connector.utils.job_handlers.utils import on_transcoding_ended
 from django_peertube_runner_connector.utils.job_handlers.vod_hls_transcoding_job_handler import (
     VODHLSTranscodingJobHandler,
-)
-from django_peertube_runner_connector.utils.transcoding.codecs import (
-    get_audio_stream_codec,
-    get_video_stream_codec,
 )
 
 from marsha_runner.storage import storage_replace
@@ -60,50 +56,6 @@ FAILED_STATES = (RunnerJobState.ERRORED, RunnerJobState.PARENT_ERRORED)
 
 def _ping_on_commit():
     transaction.on_commit(runners_ping)
-
-
-def probe_normalized(*, key: str) -> dict:
-    """``probe_stored`` with the fields the library's codec helper indexes blindly defaulted
-    (DESIGN §7.8), so no KeyError loses a rendition."""
-    probe = probe_stored(key=key)
-    for stream in probe["streams"]:
-        if stream.get("codec_type") == "video":
-            stream.setdefault("profile", "High")
-            stream.setdefault("level", 31)
-            stream.setdefault("codec_tag_string", "avc1")
-    return probe
-
-
-def master_playlist_write(*, video: Video, playlist: VideoStreamingPlaylist) -> str | None:
-    """Write ``master.m3u8`` from the stored renditions (BANDWIDTH, RESOLUTION, FRAME-RATE,
-    CODECS), from the metadata saved at completion rather than re-probing every file."""
-    files = list(playlist.videoFiles.order_by("resolution"))
-    if not files:
-        return None
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for file in files:
-        probe = file.metadata or {}
-        stream = next(
-            (s for s in probe.get("streams") or [] if s.get("codec_type") == "video"), {}
-        )
-        line = f"#EXT-X-STREAM-INF:BANDWIDTH={video.get_bandwidth_bits(file)}"
-        line += f",RESOLUTION={stream.get('width') or 0}x{stream.get('height') or 0}"
-        if file.fps and file.fps > 0:
-            line += f",FRAME-RATE={file.fps}"
-        codecs = [
-            get_video_stream_codec(file.filename, probe),
-            get_audio_stream_codec(file.filename, probe),
-        ]
-        line += f',CODECS="{",".join(filter(None, codecs))}"'
-        lines += [line, get_hls_resolution_playlist_filename(os.path.basename(file.filename))]
-    key = get_video_directory(video, "master.m3u8")
-    storage_replace(
-        video_storage, key, ContentFile(("\n".join(lines) + "\n").encode(), name="master.m3u8")
-    )
-    if playlist.playlistFilename != key:
-        playlist.playlistFilename = key
-        playlist.save(update_fields=["playlistFilename", "updatedAt"])
-    return key
 
 
 class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
@@ -146,8 +98,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         runner_job.state = RunnerJobState.COMPLETING
         runner_job.save()
         try:
-            with transaction.atomic():
-                self.specific_complete(runner_job, result_payload)
+            self.specific_complete(runner_job, result_payload)
             runner_job.state = RunnerJobState.COMPLETED
         except Exception as err:
             logger.exception("Completion of runner job %s failed.", runner_job.uuid)
@@ -168,12 +119,14 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         transcoding_ended_notify(video_uuid=runner_job_video_uuid(runner_job))
 
     def specific_complete(self, runner_job: RunnerJob, result_payload):
-        """Store the rendition under our names, then rewrite the master playlist.
+        """Store the rendition under our names and record it.
 
-        The video row is locked so two renditions completing at once both end up in it.
+        Storage writes and the probe come first, outside any lock (the keys are this
+        rendition's own); the transaction then locks the video row and writes rows only. The
+        master playlist is written once, when the transcoding is over (callbacks.py).
         """
         video_uuid = runner_job_video_uuid(runner_job)
-        video = Video.objects.select_for_update().filter(uuid=video_uuid).first()
+        video = Video.objects.filter(uuid=video_uuid).first()
         if video is None:
             logger.info("Video %s is gone; dropping the rendition.", video_uuid)
             return
@@ -190,29 +143,53 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         storage_replace(
             video_storage, playlist_key, ContentFile(text.encode(), name="playlist.m3u8")
         )
+        probe = probe_stored(key=video_key)
 
-        probe = probe_normalized(key=video_key)
-        playlist, _ = VideoStreamingPlaylist.objects.get_or_create(video=video)
-        VideoFile.objects.filter(video=video, filename=video_key).delete()
-        VideoFile.objects.create(
-            video=video,
-            streamingPlaylist=playlist,
-            resolution=resolution,
-            filename=video_key,
-            extname=".mp4",
-            size=int(probe["format"]["size"]),
-            fps=get_video_stream_fps(probe),
-            metadata=build_file_metadata(probe),
-        )
-        if not video.duration:
-            video.duration = round(probe_duration(probe) or 0) or None
-            video.save(update_fields=["duration", "updatedAt"])
-        master_playlist_write(video=video, playlist=playlist)
-        # The library's bookkeeping (pendingTranscode, video state, its callback → our adapter).
-        on_transcoding_ended(video=video, move_video_to_next_state=True)
+        # Rows only from here: the video row is locked so two renditions completing at once
+        # both end up in it.
+        with transaction.atomic():
+            video = Video.objects.select_for_update().filter(uuid=video_uuid).first()
+            if video is None:
+                logger.info("Video %s is gone; dropping the rendition.", video_uuid)
+                return
+            playlist, _ = VideoStreamingPlaylist.objects.get_or_create(video=video)
+            VideoFile.objects.filter(video=video, filename=video_key).delete()
+            VideoFile.objects.create(
+                video=video,
+                streamingPlaylist=playlist,
+                resolution=resolution,
+                filename=video_key,
+                extname=".mp4",
+                size=int(probe["format"]["size"]),
+                fps=get_video_stream_fps(probe),
+                metadata=build_file_metadata(probe),
+            )
+            if not video.duration:
+                video.duration = round(probe_duration(probe) or 0) or None
+                video.save(update_fields=["duration", "updatedAt"])
+            # The library's bookkeeping only: its move to the next state would publish the video
+            # at the first rendition; the state moves once, when the host is told (callbacks.py).
+            video.decrease_job_info(VideoJobInfoColumnType.PENDING_TRANSCODE)
         logger.info("Runner job %s stored %sp of %s.", runner_job.uuid, resolution, video.uuid)
 
     # --- failures -----------------------------------------------------------------------------
+
+    def specific_error(self, runner_job: RunnerJob, message: str, next_state):
+        """The library's bookkeeping without its move to TRANSCODING_FAILED: that move is the
+        claim of the one caller that tells the host (callbacks.transcoding_outcome_claim)."""
+        if next_state == RunnerJobState.ERRORED:
+            self._pending_transcode_decrease(runner_job)
+
+    def specific_cancel(self, runner_job: RunnerJob):
+        """Likewise for a cancel: the job tree decides when the transcoding is over."""
+        self._pending_transcode_decrease(runner_job)
+        transcoding_ended_notify(video_uuid=runner_job_video_uuid(runner_job))
+
+    @staticmethod
+    def _pending_transcode_decrease(runner_job: RunnerJob):
+        video = Video.objects.filter(uuid=runner_job_video_uuid(runner_job)).first()
+        if video is not None:
+            video.decrease_job_info(VideoJobInfoColumnType.PENDING_TRANSCODE)
 
     def _children_parent_errored(self, runner_job: RunnerJob):
         children = runner_job.children.filter(

@@ -6,9 +6,15 @@ succeeded when all completed.
 
 from dataclasses import dataclass
 
-from django_peertube_runner_connector.models import RunnerJobState, Video, VideoFile
+from django_peertube_runner_connector.models import (
+    RunnerJobState,
+    Video,
+    VideoFile,
+    VideoStreamingPlaylist,
+)
 from django_peertube_runner_connector.utils.files import get_hls_resolution_playlist_filename
 
+from .playlists import master_playlist_write
 from .selectors import ACTIVE_STATES, runner_jobs_of_video
 
 
@@ -61,3 +67,15 @@ def transcoding_outcome(*, video: Video) -> TranscodingOutcome | None:
         playlist_keys=dict(sorted(playlist_keys.items())),
         thumbnail_key=video.thumbnailFilename or None,
     )
+
+
+def transcoding_conclude(*, video: Video) -> TranscodingOutcome | None:
+    """The outcome of a finished transcoding, its master playlist written first when it
+    succeeded (from the committed renditions: the same bytes whoever writes it); None while
+    a job is still active."""
+    outcome = transcoding_outcome(video=video)
+    if outcome is not None and outcome.succeeded:
+        playlist = VideoStreamingPlaylist.objects.filter(video=video).first()
+        if playlist is not None:
+            master_playlist_write(video=video, playlist=playlist)
+    return outcome

@@ -85,3 +85,72 @@ def probe_stored(*, key: str) -> dict:
     fmt.setdefault("filename", key)
     probe.setdefault("streams", [])
     return probe
+
+
+# --- HLS CODECS (RFC 6381), from the stream as it is -------------------------------------------
+# Without the avcC box, ffprobe's profile name gives profile_idc; the constraint flags are then
+# those the name implies (Constrained Baseline sets constraint_set1).
+AVC_PROFILES = {
+    "baseline": (0x42, 0x00),
+    "constrained baseline": (0x42, 0x40),
+    "main": (0x4D, 0x00),
+    "extended": (0x58, 0x00),
+    "high": (0x64, 0x00),
+    "high 10": (0x6E, 0x00),
+    "high 4:2:2": (0x7A, 0x00),
+    "high 4:4:4 predictive": (0xF4, 0x00),
+}
+AAC_OBJECT_TYPES = {"lc": 2, "he-aac": 5, "he-aacv2": 29}
+AUDIO_CODECS = {"mp3": "mp4a.40.34", "opus": "Opus", "ac3": "ac-3", "eac3": "ec-3", "flac": "fLaC"}
+
+
+def _extradata(stream: dict) -> bytes:
+    """The bytes of ffprobe's ``extradata`` hex dump (``-show_data``); b"" when absent."""
+    data = bytearray()
+    for line in (stream.get("extradata") or "").splitlines():
+        _, sep, rest = line.partition(": ")
+        if not sep:
+            continue
+        for group in rest[:40].split():
+            try:
+                data += bytes.fromhex(group)
+            except ValueError:
+                break
+    return bytes(data)
+
+
+def _avc_codec(stream: dict) -> str | None:
+    """``avc1.PPCCLL``: from the avcC box when ffprobe showed it, else profile name + level."""
+    avcc = _extradata(stream)
+    if len(avcc) >= 4 and avcc[0] == 1:
+        return f"avc1.{avcc[1]:02X}{avcc[2]:02X}{avcc[3]:02X}"
+    known = AVC_PROFILES.get(str(stream.get("profile") or "").lower())
+    try:
+        level = int(stream.get("level"))
+    except (TypeError, ValueError):
+        return None
+    if known is None or not 0 < level < 256:
+        return None
+    profile_idc, constraints = known
+    return f"avc1.{profile_idc:02X}{constraints:02X}{level:02X}"
+
+
+def _audio_codec(stream: dict) -> str | None:
+    name = stream.get("codec_name")
+    if name == "aac":
+        object_type = AAC_OBJECT_TYPES.get(str(stream.get("profile") or "").lower())
+        return f"mp4a.40.{object_type}" if object_type else None
+    return AUDIO_CODECS.get(name)
+
+
+def hls_codecs(probe: dict) -> str | None:
+    """The ``CODECS`` value of a rendition (``avc1.64002A,mp4a.40.2``), or None when one of
+    its streams cannot be named exactly: a player trusts CODECS, so none beats a wrong one."""
+    video = probe_video_stream(probe)
+    if video is None or video.get("codec_name") != "h264":
+        return None
+    codecs = [_avc_codec(video)]
+    audio = next((s for s in probe.get("streams") or [] if s.get("codec_type") == "audio"), None)
+    if audio is not None:
+        codecs.append(_audio_codec(audio))
+    return None if None in codecs else ",".join(codecs)

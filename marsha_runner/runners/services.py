@@ -12,7 +12,7 @@ from django_peertube_runner_connector.models import Runner, RunnerRegistrationTo
 
 from marsha_runner.storage import storage_read_location
 
-from .outcome import TranscodingOutcome, transcoding_outcome
+from .outcome import TranscodingOutcome, transcoding_conclude
 from .probe import ProbeFailed, ffprobe, probe_duration, probe_video_stream
 
 logger = logging.getLogger(__name__)
@@ -394,7 +394,7 @@ def transcoding_outcome_get(*, destination: str) -> TranscodingOutcome | None:
     from django_peertube_runner_connector.models import Video
 
     video = Video.objects.filter(directory=destination).order_by("-createdAt").first()
-    return transcoding_outcome(video=video) if video is not None else None
+    return transcoding_conclude(video=video) if video is not None else None
 
 
 def transcoding_release_source(*, destination: str) -> None:

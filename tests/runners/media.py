@@ -1,6 +1,7 @@
 """Source clips made with ffmpeg lavfi, and a recorder for the host callback."""
 
 import subprocess
+import uuid
 from pathlib import Path
 
 OUTCOMES = []
@@ -30,3 +31,20 @@ def store_clip(root: Path, key: str, **kwargs) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     make_clip(target, **kwargs)
     return key
+
+
+def hls_rendition(tmp_path, resolution=240, fps=30):
+    """A rendition as the runner sends it: <uuid>-<res>-fragmented.mp4 + byte-range playlist."""
+    src = tmp_path / "src.mp4"
+    if not src.exists():
+        make_clip(src, width=426, height=240, fps=fps, seconds=1)
+    stem = f"{uuid.uuid4()}-{resolution}"
+    segment = str(tmp_path / f"{stem}-fragmented.mp4")
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c:v", "libx264", "-c:a", "aac",
+         "-f", "hls", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+         "-hls_flags", "single_file", "-hls_segment_filename", segment,
+         str(tmp_path / f"{stem}.m3u8")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return tmp_path / f"{stem}-fragmented.mp4", tmp_path / f"{stem}.m3u8"

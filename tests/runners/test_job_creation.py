@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-import uuid
 
 import pytest
 from django_peertube_runner_connector.models import (
@@ -14,7 +13,7 @@ from django_peertube_runner_connector.models import (
 )
 
 from marsha_runner.runners import probe, services
-from tests.runners.media import OUTCOMES, store_clip
+from tests.runners.media import OUTCOMES, hls_rendition, store_clip
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.django_db]
 
@@ -199,7 +198,7 @@ def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, 
         capture_output=True,
     )
     assert decoded.returncode == 0, decoded.stderr
-    assert OUTCOMES and all(o == OUTCOMES[0] for o in OUTCOMES)
+    assert len(OUTCOMES) == 1, OUTCOMES  # one transcoding, one call to the host
     outcome = OUTCOMES[0]
     assert outcome.succeeded and outcome.error is None
     assert outcome.resolutions == [240, 360, 720]
@@ -258,7 +257,7 @@ def test_parent_failing_for_good_leaves_children_parent_errored(
     for child in children:
         child.refresh_from_db()
         assert child.state == RunnerJobState.PARENT_ERRORED
-    assert len(OUTCOMES) >= 1 and not OUTCOMES[-1].succeeded
+    assert len(OUTCOMES) == 1 and not OUTCOMES[-1].succeeded
     assert "bad" in OUTCOMES[-1].error and OUTCOMES[-1].resolutions == []
 
 
@@ -284,25 +283,6 @@ def test_abort_counts_toward_max_failures(client, settings):
     assert children[0].state == RunnerJobState.PARENT_ERRORED
 
 
-def _hls_files(tmp_path, resolution=240, fps=30):
-    """A rendition as the runner sends it: <uuid>-<res>-fragmented.mp4 + byte-range playlist."""
-    src = tmp_path / "src.mp4"
-    if not src.exists():
-        from tests.runners.media import make_clip
-
-        make_clip(src, width=426, height=240, fps=fps, seconds=1)
-    stem = f"{uuid.uuid4()}-{resolution}"
-    segment = str(tmp_path / f"{stem}-fragmented.mp4")
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c:v", "libx264", "-c:a", "aac",
-         "-f", "hls", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-         "-hls_flags", "single_file", "-hls_segment_filename", segment,
-         str(tmp_path / f"{stem}.m3u8")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return tmp_path / f"{stem}-fragmented.mp4", tmp_path / f"{stem}.m3u8"
-
-
 def test_completion_failure_leaves_children_parent_errored(
     client, videos_root, tmp_path, monkeypatch
 ):
@@ -319,7 +299,7 @@ def test_completion_failure_leaves_children_parent_errored(
     monkeypatch.setattr(handlers, "probe_stored", probe_fails)
     token = runner_make("r3")
     _, parent, children = job_tree(resolutions=(240, 144))
-    mp4, m3u8 = _hls_files(tmp_path)
+    mp4, m3u8 = hls_rendition(tmp_path)
     job_token = _accept(client, parent, token)
     data = {
         "runnerToken": token,
@@ -338,7 +318,7 @@ def test_completion_failure_leaves_children_parent_errored(
 
 @pytest.mark.parametrize("strip", ["size", "profile", "both"])
 def test_probe_without_size_or_profile_keeps_the_rendition(
-    client, videos_root, tmp_path, monkeypatch, strip
+    client, videos_root, tmp_path, monkeypatch, strip, django_capture_on_commit_callbacks
 ):
     """Marsha #2761: a probe without format.size / profile used to lose the rendition."""
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -353,13 +333,14 @@ def test_probe_without_size_or_profile_keeps_the_rendition(
             probe["format"].pop("size", None)
         if strip in ("profile", "both"):
             for stream in probe["streams"]:
-                stream.pop("profile", None)
+                if stream["codec_type"] == "video":
+                    stream.pop("profile", None)
         return probe
 
     monkeypatch.setattr(probe, "ffprobe", stripped)
     token = runner_make("r4")
     video, parent, children = job_tree(resolutions=(240,))
-    mp4, m3u8 = _hls_files(tmp_path)
+    mp4, m3u8 = hls_rendition(tmp_path)
     job_token = _accept(client, parent, token)
     data = {
         "runnerToken": token,
@@ -367,7 +348,8 @@ def test_probe_without_size_or_profile_keeps_the_rendition(
         "payload[videoFile]": SimpleUploadedFile(mp4.name, mp4.read_bytes()),
         "payload[resolutionPlaylistFile]": SimpleUploadedFile(m3u8.name, m3u8.read_bytes()),
     }
-    assert client.post(f"{JOBS}/{parent.uuid}/success", data).status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):  # the master is written at the end
+        assert client.post(f"{JOBS}/{parent.uuid}/success", data).status_code == 204
     parent.refresh_from_db()
     assert parent.state == RunnerJobState.COMPLETED, parent.error
     stored = VideoFile.objects.get(video=video, streamingPlaylist__isnull=False)
@@ -377,4 +359,4 @@ def test_probe_without_size_or_profile_keeps_the_rendition(
     assert 'URI="1-240-fragmented.mp4"' in playlist and mp4.name not in playlist
     master = (videos_root / "vod/abc/video/1/master.m3u8").read_text()
     assert "RESOLUTION=426x240,FRAME-RATE=30" in master and "1-240.m3u8" in master
-    assert 'CODECS="avc1.64' in master
+    assert 'CODECS="avc1.64' in master  # High, read from the avcC box without a profile

@@ -1,0 +1,132 @@
+"""The host hears of a transcoding once: one conditional UPDATE decides who tells it."""
+
+import json
+import multiprocessing
+import os
+
+import pytest
+from django.core.files import File
+from django.db import connections
+from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, Video, VideoState
+
+from marsha_runner.runners import callbacks
+from marsha_runner.runners.handlers import HLSTranscodingJobHandler
+from tests.runners.factories import job_tree, job_tree_finish
+from tests.runners.media import OUTCOMES, hls_rendition
+
+OUTCOMES_FILE = "MARSHA_TEST_OUTCOMES_FILE"
+
+
+def record_outcome_to_file(*, outcome):
+    """The host callback of the two-process test: each call is one line, from any process."""
+    with open(os.environ[OUTCOMES_FILE], "a") as handle:
+        handle.write(json.dumps({"pid": os.getpid(), "succeeded": outcome.succeeded}) + "\n")
+
+
+def _complete(job: RunnerJob, mp4, m3u8):
+    with open(mp4, "rb") as video, open(m3u8, "rb") as playlist:
+        HLSTranscodingJobHandler().complete(
+            job,
+            {"video_file": File(video, name=mp4.name), "resolution_playlist_file": File(playlist)},
+        )
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.django_db
+def test_three_renditions_and_the_library_callback_notify_once(
+    videos_root, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = "tests.runners.media.record_outcome"
+    OUTCOMES.clear()
+    video, parent, children = job_tree(resolutions=(240, 240, 240))
+    for job in (parent, *children):
+        mp4, m3u8 = hls_rendition(tmp_path)
+        with django_capture_on_commit_callbacks(execute=True):
+            _complete(job, mp4, m3u8)
+            callbacks.library_transcoding_ended(video)  # the library's callback, as it fires
+    assert len(OUTCOMES) == 1 and OUTCOMES[0].succeeded
+    video.refresh_from_db()
+    assert video.state == VideoState.PUBLISHED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        callbacks.transcoding_ended_notify(video_uuid=video.uuid)  # a late caller
+    assert len(OUTCOMES) == 1
+
+
+@pytest.mark.django_db
+def test_a_failed_transcoding_notifies_once(settings, django_capture_on_commit_callbacks):
+    settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = "tests.runners.media.record_outcome"
+    settings.TRANSCODING_RUNNER_MAX_FAILURE = 1
+    OUTCOMES.clear()
+    video, parent, children = job_tree()
+    RunnerJob.objects.filter(pk=parent.pk).update(failures=1, state=RunnerJobState.PROCESSING)
+    parent.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        HLSTranscodingJobHandler().error(parent, "broken")
+        callbacks.library_transcoding_ended(video)
+    assert [o.succeeded for o in OUTCOMES] == [False]
+    video.refresh_from_db()
+    assert video.state == VideoState.TRANSCODING_FAILED
+
+
+def _complete_in_child(job_pk, mp4, m3u8, barrier):
+    """One rendition's success in its own process and connection; waits, after its commit,
+    until the other process has committed too, so both see the whole tree finished."""
+    real = callbacks._host_notify
+
+    def after_both_commits(video_uuid):
+        barrier.wait()
+        real(video_uuid)
+
+    callbacks._host_notify = after_both_commits
+    try:
+        _complete(RunnerJob.objects.get(pk=job_pk), mp4, m3u8)
+    finally:
+        _connections_drop()
+
+
+def _connections_drop():
+    """Close every connection and the psycopg pool, so a forked process shares no socket."""
+    for connection in connections.all():
+        connection.close()
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
+@pytest.mark.postgres
+@pytest.mark.ffmpeg
+@pytest.mark.django_db(transaction=True)
+def test_two_renditions_completing_at_once_in_two_processes_notify_once(
+    videos_root, tmp_path, settings, monkeypatch
+):
+    outcomes = tmp_path / "outcomes.jsonl"
+    outcomes.touch()
+    monkeypatch.setenv(OUTCOMES_FILE, str(outcomes))
+    settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = (
+        "tests.runners.test_completion_once.record_outcome_to_file"
+    )
+    video, parent, children = job_tree(resolutions=(480, 240, 240))
+    job_tree_finish(video=video, jobs=[parent])  # the parent is done; two children remain
+    RunnerJob.objects.filter(pk__in=[c.pk for c in children]).update(
+        state=RunnerJobState.PROCESSING
+    )
+    renditions = [hls_rendition(tmp_path) for _ in children]
+
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(2, timeout=60)
+    _connections_drop()  # each child opens its own connection
+    workers = [
+        context.Process(target=_complete_in_child, args=(child.pk, mp4, m3u8, barrier))
+        for child, (mp4, m3u8) in zip(children, renditions, strict=True)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [w.exitcode for w in workers] == [0, 0]
+
+    assert set(RunnerJob.objects.values_list("state", flat=True)) == {RunnerJobState.COMPLETED}
+    calls = [json.loads(line) for line in outcomes.read_text().splitlines()]
+    assert len(calls) == 1, calls  # both processes saw the tree finished; one told the host
+    assert calls[0]["succeeded"] is True
+    assert Video.objects.get(pk=video.pk).state == VideoState.PUBLISHED
