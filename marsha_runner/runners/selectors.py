@@ -1,5 +1,6 @@
 """Read paths over the library's runner tables."""
 
+from django.db.models import F, Func, TextField
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
 # A transcoding is not over while one of its jobs is in one of these states.
@@ -17,9 +18,27 @@ def runner_job_video_uuid(runner_job: RunnerJob) -> str | None:
     return payload.get("videoUUID") if isinstance(payload, dict) else None
 
 
+class JobVideoUUID(Func):
+    """``privatePayload.videoUUID`` as text, spelled exactly as the index of migration 0005
+    (``runners_runnerjob_video_uuid_text``), so each completion finds its jobs by index."""
+
+    output_field = TextField()
+
+    def __init__(self):
+        super().__init__(F("privatePayload"))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(%(expressions)s ->> 'videoUUID')")
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="json_extract(%(expressions)s, '$.videoUUID')"
+        )
+
+
 def runner_jobs_of_video(*, video_uuid):
     """Jobs of one transcoded video (the library links them by privatePayload.videoUUID)."""
-    return RunnerJob.objects.filter(privatePayload__videoUUID=str(video_uuid))
+    return RunnerJob.objects.alias(video_uuid=JobVideoUUID()).filter(video_uuid=str(video_uuid))
 
 
 def runner_jobs_active_exist(*, video_uuid) -> bool:

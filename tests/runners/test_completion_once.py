@@ -130,3 +130,27 @@ def test_two_renditions_completing_at_once_in_two_processes_notify_once(
     assert len(calls) == 1, calls  # both processes saw the tree finished; one told the host
     assert calls[0]["succeeded"] is True
     assert Video.objects.get(pk=video.pk).state == VideoState.PUBLISHED
+
+
+@pytest.mark.django_db
+def test_a_videos_jobs_are_found_by_index():
+    """The selector's expression is the one migration 0005 indexes (no scan per completion)."""
+    import uuid
+
+    from django.db import connection
+
+    from marsha_runner.runners.selectors import runner_jobs_of_video
+
+    video, parent, children = job_tree()
+    assert set(runner_jobs_of_video(video_uuid=video.uuid)) == {parent, *children}
+    assert not runner_jobs_of_video(video_uuid=uuid.uuid4()).exists()
+
+    sql, params = runner_jobs_of_video(video_uuid=video.uuid).query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: force the choice
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "runners_runnerjob_video_uuid_text" in plan, plan
