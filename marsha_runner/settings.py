@@ -363,6 +363,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env("API_USER_THROTTLE_RATE", default="1000/hour")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every API error as {"errors": [{"field", "message", "code"}]} (marsha_runner/errors.py).
+    "EXCEPTION_HANDLER": "marsha_runner.errors.api_exception_handler",
 }
 
 SIMPLE_JWT = {

@@ -36,7 +36,7 @@ def ffprobe(url_or_path: str, *, timeout: int = PROBE_TIMEOUT) -> dict:
     except (OSError, subprocess.TimeoutExpired) as err:
         raise ProbeFailed(f"ffprobe did not answer: {type(err).__name__}") from err
     if done.returncode != 0:
-        raise ProbeFailed(f"ffprobe failed (exit {done.returncode}).")
+        raise ProbeFailed(_ffprobe_complaint(done.stderr) or f"ffprobe exit {done.returncode}")
     try:
         probe = json.loads(done.stdout or b"{}")
     except ValueError as err:
@@ -44,6 +44,12 @@ def ffprobe(url_or_path: str, *, timeout: int = PROBE_TIMEOUT) -> dict:
     if not probe.get("format") and not probe.get("streams"):
         raise ProbeFailed("ffprobe found nothing in the file.")
     return probe
+
+
+def _ffprobe_complaint(stderr: bytes) -> str:
+    """ffprobe's last complaint without the input it names (a URL may carry a signature)."""
+    lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1].rsplit(": ", 1)[-1].strip()[:200] if lines else ""
 
 
 def probe_video_stream(probe: dict) -> dict | None:

@@ -318,7 +318,7 @@ def transcoding_start(
         probe = transcoding_probe(source_key=source_key)
     stream = probe_video_stream(probe)
     if stream is None:
-        raise SourceRefused("The file has no video stream.")
+        raise SourceRefused("no video stream found (an audio file, or images only)")
     width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
     if width <= 0 or height <= 0:
         raise SourceRefused("The video stream has no picture size.")

@@ -15,11 +15,12 @@ class UploadRefused(ValueError):
 
 @dataclass(frozen=True)
 class UploadPolicy:
-    """What an upload may be: where it lands, how big, what type, until when."""
+    """What an upload may be: where it lands, its exact size and type as the client declared
+    them, until when. Both strategies hold the upload to them (S3 through the POST policy)."""
 
     key: str
     content_type: str
-    max_size: int
+    size: int
     expires_in: int
 
 

@@ -1,7 +1,7 @@
 """Upload strategy for the embedded default: a signed, expiring URL to our own endpoint.
 
 The ``policy`` field plays the role of an S3 POST policy: it is signed with the secret key,
-names the one key it allows, the size cap and the content type, and expires.
+names the one key it allows, the declared size and content type, and expires.
 """
 
 from django.core import signing
@@ -16,7 +16,12 @@ class Backend(UploadBackend):
     def initiate_upload(self, policy: UploadPolicy) -> dict:
         self.validate(policy)
         token = signing.dumps(
-            {"key": policy.key, "max_size": policy.max_size, "expires_in": policy.expires_in},
+            {
+                "key": policy.key,
+                "size": policy.size,
+                "content_type": policy.content_type,
+                "expires_in": policy.expires_in,
+            },
             salt=SALT,
             compress=True,
         )
@@ -26,8 +31,8 @@ class Backend(UploadBackend):
         }
 
 
-def check_policy(*, token: str, key: str) -> int:
-    """Return the size cap the signed policy allows for ``key``, or refuse."""
+def check_policy(*, token: str, key: str) -> dict:
+    """The signed policy (``size``, ``content_type``) if it allows ``key``, or refuse."""
     try:
         data = signing.loads(token, salt=SALT, max_age=None)
         signing.loads(token, salt=SALT, max_age=data["expires_in"])
@@ -35,6 +40,8 @@ def check_policy(*, token: str, key: str) -> int:
         raise UploadRefused("Upload policy expired.") from err
     except (signing.BadSignature, KeyError, TypeError) as err:
         raise UploadRefused("Invalid upload policy.") from err
+    if not {"key", "size", "content_type"} <= set(data):
+        raise UploadRefused("Invalid upload policy.")
     if data["key"] != key:
         raise UploadRefused("This policy does not allow that key.")
-    return data["max_size"]
+    return data

@@ -3,7 +3,7 @@
 from django.core.files.storage import storages
 from storages.backends.s3 import S3Storage
 
-from .base import VIDEO_CONTENT_TYPE_PREFIX, UploadBackend, UploadPolicy
+from .base import UploadBackend, UploadPolicy
 
 
 class VideoS3Storage(S3Storage):
@@ -15,7 +15,9 @@ class VideoS3Storage(S3Storage):
 
 
 class Backend(UploadBackend):
-    """A real presigned POST: S3 itself enforces key, content type, size and expiry."""
+    """A real presigned POST: S3 itself enforces the key, the declared content type (the
+    ``Content-Type`` field, which the object keeps; S3 ignores the file part's own type), the
+    declared size exactly and the expiry."""
 
     def initiate_upload(self, policy: UploadPolicy) -> dict:
         self.validate(policy)
@@ -26,8 +28,8 @@ class Backend(UploadBackend):
             Key=policy.key,
             Fields={"Content-Type": policy.content_type},
             Conditions=[
-                ["starts-with", "$Content-Type", VIDEO_CONTENT_TYPE_PREFIX],
-                ["content-length-range", 0, policy.max_size],
+                ["eq", "$Content-Type", policy.content_type],
+                ["content-length-range", policy.size, policy.size],
             ],
             ExpiresIn=policy.expires_in,
         )

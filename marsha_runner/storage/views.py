@@ -8,18 +8,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.handlers.asgi import ASGIRequest
-from django.http import (
-    Http404,
-    HttpResponse,
-    HttpResponseNotAllowed,
-    JsonResponse,
-    StreamingHttpResponse,
-)
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils._os import safe_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from .base import VIDEO_CONTENT_TYPE_PREFIX, UploadRefused
+from marsha_runner.errors import error_response
+
+from .base import UploadRefused
 from .filesystem import check_policy
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -103,40 +99,74 @@ def serve_video_file(request, path, root=None):
     return response
 
 
+class UploadFileRejected(ValueError):
+    """The file part breaks what the client declared: (status, message)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _check_file(upload, *, size: int, content_type: str) -> None:
+    """The file part must be exactly what initiate-upload declared: its size and its type."""
+    if upload.size > size:
+        raise UploadFileRejected(
+            413, f"The file is {upload.size} bytes, larger than the {size} bytes declared."
+        )
+    if upload.size < size:
+        raise UploadFileRejected(
+            400, f"The file is {upload.size} bytes, smaller than the {size} bytes declared."
+        )
+    part_type = (upload.content_type or "").split(";")[0].strip().lower()
+    if part_type != content_type.lower():
+        raise UploadFileRejected(
+            400, f"The file part is {part_type or 'untyped'}, not the declared {content_type}."
+        )
+
+
 @csrf_exempt
 def filesystem_upload(request):
     """Receive the multipart POST that the filesystem strategy's policy allows.
 
-    Mirrors what S3 does with a presigned POST: checks the signed policy, the key, the size
-    cap and the content type, then streams the file into video storage.
+    Mirrors what S3 does with a presigned POST (policy, key, expiry, the ``Content-Type`` field,
+    the declared size exactly) and, beyond S3, checks the file part's own type; then streams
+    the file into video storage. Errors in the API's shape, naming the field at fault.
     """
     from . import storage_replace, video_storage
 
     if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+        return error_response(
+            405, "Only POST uploads here.", code="method_not_allowed", headers={"Allow": "POST"}
+        )
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     # Refuse before reading the body when it cannot fit (multipart overhead allowed).
     if declared > settings.UPLOAD_MAX_SIZE + CHUNK_SIZE:
-        return JsonResponse({"error": "File too large."}, status=413)
+        return error_response(413, "File too large.", field="file", code="too_large")
 
     key = request.POST.get("key", "")
     upload = request.FILES.get("file")
     try:
-        max_size = check_policy(token=request.POST.get("policy", ""), key=key)
+        policy = check_policy(token=request.POST.get("policy", ""), key=key)
+        if request.POST.get("Content-Type", "") != policy["content_type"]:
+            return error_response(
+                403,
+                f"Content-Type must be {policy['content_type']}, as declared.",
+                field="Content-Type",
+                code="permission_denied",
+            )
         if upload is None:
-            raise UploadRefused("Missing file.")
-        if upload.size > max_size:
-            return JsonResponse({"error": "File too large."}, status=413)
-        content_type = request.POST.get("Content-Type", "")
-        if not content_type.startswith(VIDEO_CONTENT_TYPE_PREFIX):
-            raise UploadRefused("Content type must be video/*.")
+            return error_response(400, "Missing file.", field="file", code="required")
+        _check_file(upload, size=policy["size"], content_type=policy["content_type"])
         storage = video_storage()
         saved = storage_replace(storage, key, upload)
     except UploadRefused as err:
-        return JsonResponse({"error": str(err)}, status=403)
+        return error_response(403, str(err), field="policy", code="permission_denied")
+    except UploadFileRejected as err:
+        code = "too_large" if err.status == 413 else "invalid"
+        return error_response(err.status, str(err), field="file", code=code)
     except (SuspiciousFileOperation, ValueError):  # a key leaving the root, a NUL byte
-        return JsonResponse({"error": "Invalid storage key."}, status=400)
+        return error_response(400, "Invalid storage key.", field="key")
     return HttpResponse(status=204, headers={"Location": storage.url(saved)})

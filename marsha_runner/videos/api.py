@@ -1,13 +1,22 @@
 """Upload API: thin classes that validate, call one service and shape the answer."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marsha_runner.errors import RequestTooLarge, error_responses
+
 from . import selectors, services
+from .constants import UploadState
 from .models import Video
 
 
@@ -57,8 +66,21 @@ UploadOutputSerializer = inline_serializer(
 )
 
 
+# Our inputs are a few short fields: anything bigger is refused before it is read.
+MAX_BODY_SIZE = 64 * 1024
+
+
 class VideoApiBase(APIView):
     permission_classes = [CanChangeVideos]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY_SIZE:
+            raise RequestTooLarge(f"The request body is larger than {MAX_BODY_SIZE} bytes.")
 
     @staticmethod
     def get_video(video_id) -> Video:
@@ -78,12 +100,60 @@ class VideoApiBase(APIView):
             raise ValidationError({err.field: str(err)}) from err
 
 
-class VideoCreateApi(VideoApiBase):
+class VideoPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class VideoListCreateApi(VideoApiBase):
+    pagination_class = VideoPagination
+
+    class FilterSerializer(serializers.Serializer):
+        upload_state = serializers.ListField(
+            child=serializers.ChoiceField(choices=UploadState.choices),
+            required=False,
+            help_text="Only videos in these states (repeat the parameter for several).",
+        )
+        id = serializers.ListField(
+            child=serializers.UUIDField(),
+            required=False,
+            max_length=100,
+            help_text="Only these videos (repeat the parameter, up to 100): poll several at once.",
+        )
+
     @extend_schema_serializer(component_name="VideoCreateInput")
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=255)
 
-    @extend_schema(request=InputSerializer, responses={201: VideoOutputSerializer})
+    @extend_schema(
+        parameters=[
+            FilterSerializer,
+            OpenApiParameter("page", int, description="Page number (from 1)."),
+            OpenApiParameter("page_size", int, description="Videos per page (20; at most 100)."),
+        ],
+        responses={
+            200: VideoOutputSerializer(many=True),
+            **error_responses(400, 401, 403, 404, 405),
+        },
+    )
+    def get(self, request):
+        """The videos the caller may see, newest first, one page at a time."""
+        query = {key: request.query_params.getlist(key) for key in ("upload_state", "id")}
+        filters = self.FilterSerializer(data={k: v for k, v in query.items() if v})
+        filters.is_valid(raise_exception=True)
+        videos = selectors.video_list(
+            upload_states=filters.validated_data.get("upload_state"),
+            ids=filters.validated_data.get("id"),
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(videos, request, view=self)
+        return paginator.get_paginated_response(VideoOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: VideoOutputSerializer, **error_responses(400, 401, 403, 405, 413)},
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -92,7 +162,7 @@ class VideoCreateApi(VideoApiBase):
 
 
 class VideoDetailApi(VideoApiBase):
-    @extend_schema(responses={200: VideoOutputSerializer})
+    @extend_schema(responses={200: VideoOutputSerializer, **error_responses(401, 403, 404, 405)})
     def get(self, request, video_id):
         return Response(VideoOutputSerializer(self.get_video(video_id)).data)
 
@@ -104,7 +174,10 @@ class VideoInitiateUploadApi(VideoApiBase):
         mimetype = serializers.CharField(max_length=255)
         size = serializers.IntegerField(min_value=1)
 
-    @extend_schema(request=InputSerializer, responses={200: UploadOutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: UploadOutputSerializer, **error_responses(400, 401, 403, 404, 405, 413)},
+    )
     def post(self, request, video_id):
         answer = self.call_service(
             services.video_initiate_upload, request=request, video_id=video_id
@@ -117,9 +190,23 @@ class VideoUploadEndedApi(VideoApiBase):
     class InputSerializer(serializers.Serializer):
         file_key = serializers.CharField(max_length=1024)
 
-    @extend_schema(request=InputSerializer, responses={200: VideoOutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: VideoOutputSerializer, **error_responses(400, 401, 403, 404, 405, 413)},
+    )
     def post(self, request, video_id):
         video = self.call_service(services.video_upload_ended, request=request, video_id=video_id)
         # Eager mode has already run the launch on commit: answer the state it left.
         video.refresh_from_db()
         return Response(VideoOutputSerializer(video).data)
+
+
+@extend_schema(exclude=True)
+class VideoApiNotFound(VideoApiBase):
+    """Any other path under api/videos/ (a malformed id too): a 404 in the API's shape, after
+    the same authentication and permission checks as the real routes."""
+
+    def get(self, request, *args, **kwargs):
+        raise NotFound("No such video.")
+
+    post = put = patch = delete = get

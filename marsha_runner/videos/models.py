@@ -46,6 +46,11 @@ class Video(models.Model):
     resolutions = models.JSONField(default=list, blank=True, help_text="Sorted heights.")
     duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
     size = models.BigIntegerField(null=True, blank=True, help_text="Source size in bytes.")
+    upload_declared_size = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Size in bytes the client declared for the pending upload (it must match).",
+    )
     urls = models.JSONField(null=True, blank=True, help_text="Persisted URLs of the version.")
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)

@@ -1,5 +1,7 @@
 """Read paths of the videos app."""
 
+from django.db.models import QuerySet
+
 from .models import Video
 
 
@@ -21,3 +23,14 @@ def video_outputs_root(*, video_id) -> str:
     from .constants import OUTPUT_PREFIX
 
     return OUTPUT_PREFIX.split("{stamp}", 1)[0].format(video_id=video_id)
+
+
+def video_list(*, upload_states=None, ids=None) -> QuerySet[Video]:
+    """Videos by creation, newest first (ties by id, so pages never overlap); optionally only
+    those in ``upload_states`` or with one of ``ids``. One query, whatever the size."""
+    videos = Video.objects.order_by("-created_on", "-id")
+    if upload_states:
+        videos = videos.filter(upload_state__in=upload_states)
+    if ids:
+        videos = videos.filter(id__in=ids)
+    return videos

@@ -46,7 +46,8 @@ from .models import Video
 
 logger = logging.getLogger(__name__)
 
-SOURCE_UNREADABLE = "source unreadable"
+SOURCE_UNREADABLE = "source unreadable"  # not in storage (any more) when the launch read it
+UNREADABLE_CONTAINER = "unreadable container"  # in storage, but not a container ffprobe reads
 # "vod/<video id>/video/<stamp>": the only destinations we ever hand to the runners app.
 DESTINATION_RE = re.compile(r"^vod/(?P<video_id>[0-9a-f-]{36})/video/(?P<stamp>\d+)$")
 
@@ -101,7 +102,7 @@ def video_initiate_upload(*, video_id, filename: str, mimetype: str, size: int) 
     policy = UploadPolicy(
         key=video.source_key(stamp),
         content_type=mimetype,
-        max_size=settings.UPLOAD_MAX_SIZE,
+        size=size,
         expires_in=settings.UPLOAD_EXPIRES_IN,
     )
     try:
@@ -110,9 +111,17 @@ def video_initiate_upload(*, video_id, filename: str, mimetype: str, size: int) 
         raise VideoRefused(str(err)) from err
 
     video.processing_stamp = stamp
+    video.upload_declared_size = size
     video.upload_state = UploadState.PENDING
     video.upload_error_reason = ""
-    video.save(update_fields=["processing_stamp", "upload_state", "upload_error_reason"])
+    video.save(
+        update_fields=[
+            "processing_stamp",
+            "upload_declared_size",
+            "upload_state",
+            "upload_error_reason",
+        ]
+    )
     return answer
 
 
@@ -126,16 +135,24 @@ def video_upload_ended(*, video_id, file_key: str) -> Video:
     video = Video.objects.select_for_update().get(id=video_id)
     stamp = video.processing_stamp
     if stamp is None or file_key != video.source_key(stamp):
-        raise VideoRefused("This key is not the upload issued for this video.")
+        raise VideoRefused("This key is not the upload issued for this video.", field="file_key")
     if video.upload_state != UploadState.PENDING:
         return video  # already ended: processing, ready or error for this very stamp
 
     storage = storages["videos"]
     if not storage.exists(file_key):
-        raise VideoRefused("No uploaded file under this key.")
+        raise VideoRefused("No uploaded file under this key.", field="file_key")
     size = storage.size(file_key)
     if not size:
-        raise VideoRefused("The uploaded file is empty.")
+        raise VideoRefused("The uploaded file is empty.", field="file_key")
+    declared = video.upload_declared_size
+    if declared is not None and size != declared:
+        comparison = "larger" if size > declared else "smaller"
+        raise VideoRefused(
+            f"The uploaded file is {size} bytes, {comparison} than the {declared} bytes "
+            "declared: upload it again.",
+            field="file_key",
+        )
 
     video.upload_state = UploadState.PROCESSING
     video.upload_error_reason = ""
@@ -195,10 +212,12 @@ def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True
             video.save(update_fields=["launched_stamp", "duration", "updated_on"])
     except SourceRefused as err:
         _video_fail(video_id=video_id, stamp=stamp, reason=str(err) or "source refused")
-    except SourceUnreadable:
+    except SourceUnreadable as err:
         if not final_attempt:
             raise
-        _video_fail(video_id=video_id, stamp=stamp, reason=SOURCE_UNREADABLE)
+        _video_fail(
+            video_id=video_id, stamp=stamp, reason=_unreadable_reason(video_id, stamp, err)
+        )
     except Exception:  # noqa: BLE001 - any other failure must still end in error
         logger.exception("Launch of video %s stamp %s failed.", video_id, stamp)
         _video_fail(video_id=video_id, stamp=stamp, reason="the transcoding could not be started")
@@ -218,6 +237,20 @@ def video_error(*, video_id, stamp: int, reason: str) -> bool:
     False when the video is no longer processing this stamp: nothing is changed twice.
     """
     return _video_fail(video_id=video_id, stamp=stamp, reason=reason)
+
+
+def _unreadable_reason(video_id, stamp: int, err: Exception) -> str:
+    """Why ffprobe could not read an upload: the file is gone, or it is not a readable
+    container (then ffprobe's own words, e.g. "Invalid data found when processing input")."""
+    key = Video(id=video_id).source_key(stamp)
+    storage = storages["videos"]
+    try:
+        present = storage.exists(key) and storage.size(key) > 0
+    except Exception:  # noqa: BLE001 - a storage that cannot say: keep the generic reason
+        present = False
+    if not present:
+        return SOURCE_UNREADABLE
+    return f"{UNREADABLE_CONTAINER}: {err}" if str(err) else UNREADABLE_CONTAINER
 
 
 @transaction.atomic

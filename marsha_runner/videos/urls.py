@@ -1,11 +1,11 @@
 """Video API routes."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import api
 
 urlpatterns = [
-    path("api/videos/", api.VideoCreateApi.as_view(), name="video-create"),
+    path("api/videos/", api.VideoListCreateApi.as_view(), name="video-list"),
     path("api/videos/<uuid:video_id>/", api.VideoDetailApi.as_view(), name="video-detail"),
     path(
         "api/videos/<uuid:video_id>/initiate-upload/",
@@ -17,4 +17,6 @@ urlpatterns = [
         api.VideoUploadEndedApi.as_view(),
         name="video-upload-ended",
     ),
+    # Last: a malformed id or an unknown path answers the API's JSON 404, not Django's page.
+    re_path(r"^api/videos/", api.VideoApiNotFound.as_view(), name="video-not-found"),
 ]

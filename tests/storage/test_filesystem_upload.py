@@ -16,23 +16,24 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from marsha_runner.storage import UploadRefused, get_upload_backend
 from marsha_runner.storage.base import UploadPolicy
 from marsha_runner.storage.filesystem import SALT, Backend
+from tests.api_errors import api_errors
 
-MAX_SIZE = 1000
+SIZE = 1000
 
 
 def new_key():
     return f"tmp/{uuid.uuid4()}/video/{int(time.time())}"
 
 
-def initiate(key, *, max_size=MAX_SIZE, expires_in=60, content_type="video/mp4"):
+def initiate(key, *, size=SIZE, expires_in=60, content_type="video/mp4"):
     return Backend().initiate_upload(
-        UploadPolicy(key=key, content_type=content_type, max_size=max_size, expires_in=expires_in)
+        UploadPolicy(key=key, content_type=content_type, size=size, expires_in=expires_in)
     )
 
 
-def post(client, presigned, data, **overrides):
+def post(client, presigned, data, *, file_type="video/mp4", **overrides):
     fields = {**presigned["fields"], **overrides}
-    fields["file"] = SimpleUploadedFile("clip.mp4", data, content_type="video/mp4")
+    fields["file"] = SimpleUploadedFile("clip.mp4", data, content_type=file_type)
     return client.post(presigned["url"], fields)
 
 
@@ -61,13 +62,13 @@ def test_upload_accepted(client, videos_root, outside):
     assert presigned["url"] == "/api/storage/upload/"
     assert set(presigned["fields"]) == {"key", "Content-Type", "policy"}
 
-    response = post(client, presigned, b"v" * MAX_SIZE)
+    response = post(client, presigned, b"v" * SIZE)
 
     assert response.status_code == 204, response.content
     storage = storages["videos"]
     assert storage.exists(key)
     with storage.open(key) as handle:
-        assert handle.read() == b"v" * MAX_SIZE
+        assert handle.read() == b"v" * SIZE
     assert (videos_root / key).is_file()
     assert response["Location"] == storage.url(key)
     assert files_under(videos_root) == [key]
@@ -76,13 +77,13 @@ def test_upload_accepted(client, videos_root, outside):
 def test_upload_twice_replaces(client, videos_root):
     """A retried upload replaces the object instead of landing under another name."""
     key = new_key()
-    presigned = initiate(key)
+    presigned = initiate(key, size=5)
     assert post(client, presigned, b"first").status_code == 204
 
-    assert post(client, presigned, b"second").status_code == 204
+    assert post(client, presigned, b"again").status_code == 204
 
     assert files_under(videos_root) == [key]
-    assert (videos_root / key).read_bytes() == b"second"
+    assert (videos_root / key).read_bytes() == b"again"
 
 
 def test_refuses_tampered_policy(client, videos_root, outside):
@@ -93,8 +94,7 @@ def test_refuses_tampered_policy(client, videos_root, outside):
 
     response = post(client, presigned, b"v" * 10, policy=tampered)
 
-    assert response.status_code == 403
-    assert response.json() == {"error": "Invalid upload policy."}
+    assert api_errors(response, 403) == {"policy": "Invalid upload policy."}
     assert files_under(videos_root) == []
 
 
@@ -102,13 +102,13 @@ def test_refuses_policy_signed_with_another_key(client, videos_root, outside):
     key = new_key()
     presigned = initiate(key)
     forged = signing.dumps(
-        {"key": key, "max_size": 10**9, "expires_in": 3600},
+        {"key": key, "size": 2 * SIZE, "content_type": "video/mp4", "expires_in": 3600},
         key="not-the-secret-key",
         salt=SALT,
         compress=True,
     )
 
-    response = post(client, presigned, b"v" * 2 * MAX_SIZE, policy=forged)
+    response = post(client, presigned, b"v" * 2 * SIZE, policy=forged)
 
     assert response.status_code == 403
     assert files_under(videos_root) == []
@@ -131,8 +131,7 @@ def test_refuses_expired_policy(client, videos_root, outside):
 
     response = post(client, presigned, b"v" * 10)
 
-    assert response.status_code == 403
-    assert response.json() == {"error": "Upload policy expired."}
+    assert api_errors(response, 403) == {"policy": "Upload policy expired."}
     assert files_under(videos_root) == []
 
 
@@ -148,10 +147,37 @@ def test_refuses_another_key(client, videos_root, outside):
 def test_refuses_oversize(client, videos_root, outside):
     key = new_key()
 
-    response = post(client, initiate(key), b"v" * (MAX_SIZE + 1))
+    response = post(client, initiate(key), b"v" * (SIZE + 1))
 
-    assert response.status_code == 413
+    assert api_errors(response, 413) == {
+        "file": f"The file is {SIZE + 1} bytes, larger than the {SIZE} bytes declared."
+    }
     assert files_under(videos_root) == []
+
+
+def test_refuses_less_than_declared(client, videos_root, outside):
+    response = post(client, initiate(new_key()), b"v" * (SIZE - 1))
+
+    assert "smaller than the 1000 bytes declared" in api_errors(response, 400)["file"]
+    assert files_under(videos_root) == []
+
+
+@pytest.mark.parametrize("file_type", ["text/plain", "video/webm", "application/octet-stream"])
+def test_refuses_a_file_part_of_another_type(client, videos_root, outside, file_type):
+    """The file part's own type must be the declared one, not only the Content-Type field."""
+    response = post(client, initiate(new_key()), b"v" * SIZE, file_type=file_type)
+
+    assert api_errors(response, 400) == {
+        "file": f"The file part is {file_type}, not the declared video/mp4."
+    }
+    assert files_under(videos_root) == []
+
+
+def test_a_file_part_type_with_parameters_is_its_type(client, videos_root):
+    key = new_key()
+    response = post(client, initiate(key), b"v" * SIZE, file_type="video/mp4; codecs=avc1")
+    assert response.status_code == 204, response.content
+    assert files_under(videos_root) == [key]
 
 
 def test_refuses_declared_length_over_the_cap(client, videos_root, settings):
@@ -162,17 +188,21 @@ def test_refuses_declared_length_over_the_cap(client, videos_root, settings):
 
     response = client.post(presigned["url"], fields)
 
-    assert response.status_code == 413
+    assert "file" in api_errors(response, 413)
     assert files_under(videos_root) == []
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "", "application/octet-stream"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "", "application/octet-stream", "video/webm"]
+)
 def test_refuses_non_video_content_type(client, videos_root, outside, content_type):
     key = new_key()
 
-    response = post(client, initiate(key), b"v" * 10, **{"Content-Type": content_type})
+    response = post(client, initiate(key), b"v" * SIZE, **{"Content-Type": content_type})
 
-    assert response.status_code == 403
+    assert api_errors(response, 403) == {
+        "Content-Type": "Content-Type must be video/mp4, as declared."
+    }
     assert files_under(videos_root) == []
 
 
@@ -181,12 +211,14 @@ def test_refuses_missing_file(client, videos_root):
 
     response = client.post(presigned["url"], presigned["fields"])
 
-    assert 400 <= response.status_code < 500
+    assert api_errors(response, 400) == {"file": "Missing file."}
     assert files_under(videos_root) == []
 
 
 def test_refuses_get(client, videos_root):
-    assert client.get("/api/storage/upload/").status_code == 405
+    response = client.get("/api/storage/upload/")
+    assert "POST" in api_errors(response, 405)[None]
+    assert response["Allow"] == "POST"
 
 
 @pytest.mark.parametrize(
@@ -200,7 +232,9 @@ def test_initiate_refuses_escaping_key(videos_root, key):
 def signed_presigned(key):
     """What initiate would return for ``key`` if validate() were bypassed."""
     token = signing.dumps(
-        {"key": key, "max_size": MAX_SIZE, "expires_in": 60}, salt=SALT, compress=True
+        {"key": key, "size": SIZE, "content_type": "video/mp4", "expires_in": 60},
+        salt=SALT,
+        compress=True,
     )
     return {
         "url": "/api/storage/upload/",
@@ -211,10 +245,9 @@ def signed_presigned(key):
 @pytest.mark.parametrize("key", ["../outside", "tmp/../../outside", "/tmp/outside-abs", "a/\x00b"])
 def test_escaping_key_in_a_valid_policy_writes_nothing_outside(client, videos_root, outside, key):
     """Even a policy signed for an escaping key cannot make the endpoint leave the root."""
-    response = post(client, signed_presigned(key), b"v" * 10)
+    response = post(client, signed_presigned(key), b"v" * SIZE)
 
-    assert response.status_code == 400
-    assert response.json() == {"error": "Invalid storage key."}
+    assert api_errors(response, 400) == {"key": "Invalid storage key."}
     assert files_under(videos_root) == []
     assert not (videos_root.parent / "outside").exists()
     assert not (videos_root.parent.parent / "outside").exists()
@@ -223,7 +256,7 @@ def test_escaping_key_in_a_valid_policy_writes_nothing_outside(client, videos_ro
 
 def test_encoded_dots_in_a_key_are_a_plain_name(client, videos_root, outside):
     """The key is not URL-decoded: ``%2e%2e`` is a directory name inside the root."""
-    response = post(client, signed_presigned("tmp/%2e%2e/x"), b"v" * 10)
+    response = post(client, signed_presigned("tmp/%2e%2e/x"), b"v" * SIZE)
 
     assert response.status_code == 204
     assert files_under(videos_root) == ["tmp/%2e%2e/x"]

@@ -23,7 +23,7 @@ from marsha_runner.storage.s3 import Backend
 
 pytestmark = pytest.mark.s3
 
-MAX_SIZE = 1000
+SIZE = 1000
 
 
 def new_key():
@@ -39,16 +39,16 @@ def object_exists(s3, key):
     return True
 
 
-def initiate(key, *, max_size=MAX_SIZE, expires_in=60, content_type="video/mp4"):
+def initiate(key, *, size=SIZE, expires_in=60, content_type="video/mp4"):
     return Backend().initiate_upload(
-        UploadPolicy(key=key, content_type=content_type, max_size=max_size, expires_in=expires_in)
+        UploadPolicy(key=key, content_type=content_type, size=size, expires_in=expires_in)
     )
 
 
-def post(presigned, data, **overrides):
+def post(presigned, data, *, file_type="video/mp4", **overrides):
     fields = {**presigned["fields"], **overrides}
     return requests.post(
-        presigned["url"], data=fields, files={"file": ("clip.mp4", data)}, timeout=30
+        presigned["url"], data=fields, files={"file": ("clip.mp4", data, file_type)}, timeout=30
     )
 
 
@@ -103,22 +103,54 @@ def test_presigned_post_accepted(s3_videos):
     assert presigned["url"].startswith(s3_videos["endpoint_url"])
     assert presigned["fields"]["key"] == key
 
-    response = post(presigned, b"v" * MAX_SIZE)
+    response = post(presigned, b"v" * SIZE)
 
     assert response.status_code == 204, response.text
     head = s3_videos["client"].head_object(Bucket=s3_videos["bucket_name"], Key=key)
-    assert head["ContentLength"] == MAX_SIZE
+    assert head["ContentLength"] == SIZE
     assert head["ContentType"] == "video/mp4"
 
 
 def test_presigned_post_refuses_oversize(s3_videos):
     key = new_key()
 
-    response = post(initiate(key), b"v" * (MAX_SIZE + 1))
+    response = post(initiate(key), b"v" * (SIZE + 1))
 
     assert response.status_code == 400, response.text
     assert "EntityTooLarge" in response.text
     assert not object_exists(s3_videos, key)
+
+
+def test_presigned_post_refuses_less_than_declared(s3_videos):
+    key = new_key()
+
+    response = post(initiate(key), b"v" * (SIZE - 1))
+
+    assert response.status_code == 400, response.text
+    assert "EntityTooSmall" in response.text
+    assert not object_exists(s3_videos, key)
+
+
+def test_presigned_post_refuses_another_video_type_than_declared(s3_videos):
+    key = new_key()
+
+    response = post(initiate(key), b"v" * SIZE, **{"Content-Type": "video/webm"})
+
+    assert response.status_code == 403, response.text
+    assert "Policy Condition failed" in response.text
+    assert not object_exists(s3_videos, key)
+
+
+def test_presigned_post_stores_the_declared_type_whatever_the_file_part_says(s3_videos):
+    """S3 (and SeaweedFS) ignore the file part's own type: the object gets the declared type
+    from the bound Content-Type field, and the launch's ffprobe judges the content."""
+    key = new_key()
+
+    response = post(initiate(key), b"v" * SIZE, file_type="text/plain")
+
+    assert response.status_code == 204, response.text
+    head = s3_videos["client"].head_object(Bucket=s3_videos["bucket_name"], Key=key)
+    assert head["ContentType"] == "video/mp4"
 
 
 def test_presigned_post_refuses_wrong_content_type(s3_videos):
@@ -162,10 +194,10 @@ def test_presigned_post_refuses_tampered_policy(s3_videos):
         c
         for c in policy["conditions"]
         if not (isinstance(c, list) and c[0] == "content-length-range")
-    ] + [["content-length-range", 0, 10 * MAX_SIZE]]
+    ] + [["content-length-range", 0, 10 * SIZE]]
     forged = base64.b64encode(json.dumps(policy).encode()).decode()
 
-    response = post(presigned, b"v" * (2 * MAX_SIZE), policy=forged)
+    response = post(presigned, b"v" * (2 * SIZE), policy=forged)
 
     assert response.status_code == 403, response.text
     assert "SignatureDoesNotMatch" in response.text

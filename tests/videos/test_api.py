@@ -11,6 +11,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from marsha_runner.videos.constants import TranscodePipeline, UploadState
+from tests.api_errors import api_errors
 from tests.factories import VideoFactory
 
 pytestmark = pytest.mark.django_db
@@ -186,15 +187,13 @@ def test_initiate_upload_refuses_oversize(api, settings):
     video = VideoFactory()
     assert initiate(api, video, size=1000).status_code == 200
     response = initiate(api, video, size=1001)
-    assert response.status_code == 400
-    assert "size" in response.json()
+    assert "size" in api_errors(response, 400)
 
 
 def test_initiate_upload_missing_fields(api):
     video = VideoFactory()
     response = api.post(f"/api/videos/{video.id}/initiate-upload/", {}, format="json")
-    assert response.status_code == 400
-    assert set(response.json()) == {"filename", "mimetype", "size"}
+    assert set(api_errors(response, 400)) == {"filename", "mimetype", "size"}
 
 
 def test_a_ready_video_keeps_serving_its_version_during_a_new_upload(api):
@@ -270,8 +269,7 @@ def test_upload_ended_refuses_a_missing_object(api):
     video = VideoFactory()
     key = initiate(api, video).json()["fields"]["key"]
     response = upload_ended(api, video, key)
-    assert response.status_code == 400
-    assert "No uploaded file" in response.json()["detail"]
+    assert "No uploaded file" in api_errors(response, 400)["file_key"]
 
 
 def test_upload_ended_refuses_an_empty_object(api):
@@ -279,8 +277,7 @@ def test_upload_ended_refuses_an_empty_object(api):
     key = initiate(api, video).json()["fields"]["key"]
     storages["videos"].save(key, io.BytesIO(b""))
     response = upload_ended(api, video, key)
-    assert response.status_code == 400
-    assert "empty" in response.json()["detail"]
+    assert "empty" in api_errors(response, 400)["file_key"]
     video.refresh_from_db()
     assert video.upload_state == UploadState.PENDING
 
@@ -288,8 +285,7 @@ def test_upload_ended_refuses_an_empty_object(api):
 def test_upload_ended_missing_field(api):
     video = VideoFactory()
     response = api.post(f"/api/videos/{video.id}/upload-ended/", {}, format="json")
-    assert response.status_code == 400
-    assert "file_key" in response.json()
+    assert "file_key" in api_errors(response, 400)
 
 
 # --- OpenAPI ----------------------------------------------------------------------------------
@@ -326,3 +322,29 @@ def test_schema_is_served(api):
     response = api.get("/api/schema/")
     assert response.status_code == 200
     assert b"initiate-upload" in response.content
+
+
+def test_openapi_documents_the_one_error_shape_on_every_video_operation(tmp_path):
+    import yaml
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"field", "message", "code"}
+    assert schema["components"]["schemas"]["Errors"]["properties"]["errors"]["items"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    operations = [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/videos/")
+        for method, operation in item.items()
+    ]
+    assert len(operations) == 5  # list, create, detail, initiate-upload, upload-ended
+    for path, method, operation in operations:
+        errors = {code for code in operation["responses"] if code.startswith("4")}
+        assert {"401", "403", "405"} <= errors, (path, method)
+        for code in errors:
+            content = operation["responses"][code]["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/Errors"}, (path, code)

@@ -1,7 +1,8 @@
 """Bad input through the real API, the filesystem upload endpoint and the eager launch.
 
-Every case ends in a 4xx with a message or a video in ``error`` with a reason: never a 500
-(the test client re-raises server errors), never a file outside the storage root.
+Every case ends in a 4xx in the API's one error shape (asserted for each) or a video in
+``error`` with a precise reason: never a 500 (the test client re-raises server errors), never
+a file outside the storage root.
 """
 
 import os
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 from marsha_runner.videos import tasks
 from marsha_runner.videos.constants import UploadState
 from marsha_runner.videos.models import Video
+from tests.api_errors import api_errors
 from tests.factories import VideoFactory
 from tests.videos.media import make_audio_only, make_clip, make_truncated
 
@@ -102,18 +104,66 @@ def test_zero_byte_file_is_refused(api, root, media):
     video = VideoFactory()
     empty = media / "empty.mp4"
     empty.write_bytes(b"")
-    response = upload_and_end(api, video, empty)
-    assert response.status_code == 400
-    assert "empty" in response.json()["detail"]
+    assert "size" in api_errors(
+        api.post(
+            f"/api/videos/{video.id}/initiate-upload/",
+            {"filename": "empty.mp4", "mimetype": "video/mp4", "size": 0},
+            format="json",
+        ),
+        400,
+    )
+    upload = initiate(api, video, size=1)
+    errors = api_errors(post_file(api, upload, empty), 400)
+    assert errors == {"file": "The file is 0 bytes, smaller than the 1 bytes declared."}
+    key = upload["fields"]["key"]
+    assert "No uploaded file" in api_errors(upload_ended(api, video, key), 400)["file_key"]
+    # An empty object that reached storage anyway is named as such.
+    (root / key).parent.mkdir(parents=True)
+    (root / key).write_bytes(b"")
+    errors = api_errors(upload_ended(api, video, key), 400)
+    assert errors == {"file_key": "The uploaded file is empty."}
     video.refresh_from_db()
     assert video.upload_state == UploadState.PENDING
+
+
+def test_a_file_larger_than_declared_is_named_at_upload_ended(api, root, media):
+    """Past the upload policy (an object written by other means), upload-ended still holds
+    the upload to its declared size."""
+    video = VideoFactory()
+    clip = make_clip(media / "clip.mp4", height=240, seconds=1)
+    declared = clip.stat().st_size - 100
+    upload = initiate(api, video, size=declared)
+    assert api_errors(post_file(api, upload, clip), 413)["file"].endswith(
+        f"larger than the {declared} bytes declared."
+    )
+    key = upload["fields"]["key"]
+    (root / key).parent.mkdir(parents=True)
+    (root / key).write_bytes(clip.read_bytes())
+    errors = api_errors(upload_ended(api, video, key), 400)
+    assert errors == {
+        "file_key": f"The uploaded file is {clip.stat().st_size} bytes, larger than the "
+        f"{declared} bytes declared: upload it again."
+    }
+    video.refresh_from_db()
+    assert video.upload_state == UploadState.PENDING
+    assert job_rows() == (0, 0)
+
+
+def test_the_file_part_must_have_the_declared_type(api, root, media):
+    video = VideoFactory()
+    text = media / "notes.txt"
+    text.write_text("this is not a video\n" * 50)
+    upload = initiate(api, video, size=text.stat().st_size)
+    errors = api_errors(post_file(api, upload, text), 400)  # sent as text/plain
+    assert errors == {"file": "The file part is text/plain, not the declared video/mp4."}
+    assert not (root / upload["fields"]["key"]).exists()
 
 
 def test_truncated_mp4_ends_in_error(api, root, media):
     video = VideoFactory()
     clip = make_clip(media / "clip.mp4", height=240, seconds=1)
     response = upload_and_end(api, video, make_truncated(clip, media / "truncated.mp4"))
-    assert_error_with_reason(response, video)
+    assert_error_with_reason(response, video, "unreadable container: ")
 
 
 def test_text_file_named_mp4_ends_in_error(api, root, media):
@@ -121,13 +171,16 @@ def test_text_file_named_mp4_ends_in_error(api, root, media):
     text = media / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
     response = upload_and_end(api, video, text)
-    assert_error_with_reason(response, video, "source unreadable")
+    assert_error_with_reason(response, video)
+    assert video.upload_error_reason == (
+        "unreadable container: Invalid data found when processing input"
+    )
 
 
 def test_audio_only_ends_in_error(api, root, media):
     video = VideoFactory()
     response = upload_and_end(api, video, make_audio_only(media / "audio.mp4"))
-    assert_error_with_reason(response, video, "no video stream")
+    assert_error_with_reason(response, video, "no video stream found")
 
 
 def test_oversize(api, root, media, settings):
@@ -138,15 +191,15 @@ def test_oversize(api, root, media, settings):
         {"filename": "big.mp4", "mimetype": "video/mp4", "size": 2001},
         format="json",
     )
-    assert response.status_code == 400
+    assert api_errors(response, 400) == {"size": "The file is larger than 2000 bytes."}
 
-    # A client that lies about the size: the upload endpoint enforces the policy's cap.
+    # A client that lies about the size: the upload endpoint holds it to what it declared.
     upload = initiate(api, video, size=1000)
     big = media / "big.mp4"
     big.write_bytes(b"\0" * 5000)
-    assert post_file(api, upload, big).status_code == 413
+    assert "file" in api_errors(post_file(api, upload, big), 413)
     assert not (root / upload["fields"]["key"]).exists()
-    assert upload_ended(api, video, upload["fields"]["key"]).status_code == 400
+    assert "file_key" in api_errors(upload_ended(api, video, upload["fields"]["key"]), 400)
 
 
 def test_a_key_of_another_video_is_refused(api, root, media):
@@ -156,7 +209,9 @@ def test_a_key_of_another_video_is_refused(api, root, media):
     assert post_file(api, other_upload, clip).status_code == 204
     initiate(api, video, size=clip.stat().st_size)
     response = upload_ended(api, video, other_upload["fields"]["key"])
-    assert response.status_code == 400
+    assert api_errors(response, 400) == {
+        "file_key": "This key is not the upload issued for this video."
+    }
     video.refresh_from_db()
     assert video.upload_state == UploadState.PENDING
     assert job_rows() == (0, 0)
@@ -183,9 +238,9 @@ def test_dot_dot_in_keys_is_refused(api, root, media, make_key):
         posted = api.post(
             upload["url"], {**upload["fields"], "key": bad_key, "file": handle}, format="multipart"
         )
-    assert posted.status_code in (400, 403)
+    assert api_errors(posted, 403) == {"policy": "This policy does not allow that key."}
     # upload-ended: only the exact issued key.
-    assert upload_ended(api, video, bad_key).status_code == 400
+    assert "file_key" in api_errors(upload_ended(api, video, bad_key), 400)
     video.refresh_from_db()
     assert video.upload_state == UploadState.PENDING
 
@@ -234,8 +289,50 @@ def test_unknown_video_id(api, root):
         ),
     ):
         response = api.get(path) if body is None else api.post(path, body, format="json")
-        assert response.status_code == 404, path
+        assert api_errors(response, 404) == {None: "No such video."}, path
     assert not Video.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/videos/not-a-uuid/",
+        "/api/videos/123/initiate-upload/",
+        "/api/videos/../upload-ended/",
+        "/api/videos/%00/",
+        "/api/videos/00000000-0000-0000-0000-00000000000z/",
+        "/api/videos/some/other/path/",
+    ],
+)
+def test_a_malformed_id_or_unknown_path_is_a_json_404(api, root, path):
+    for method in ("get", "post", "put", "delete"):
+        response = getattr(api, method)(path, {}, format="json")
+        assert api_errors(response, 404) == {None: "No such video."}, (method, path)
+
+
+def test_refusals_before_the_input_are_in_the_shape(api, root):
+    """401, 403, 405 and 413 too: one shape for every refused call."""
+    video = VideoFactory()
+    detail = f"/api/videos/{video.id}/"
+    assert set(api_errors(APIClient().get(detail), 401)) == {None}
+    assert set(api_errors(APIClient().get("/api/videos/not-a-uuid/"), 401)) == {None}
+    reader = APIClient()
+    reader.force_authenticate(User.objects.create_user("reader", password="reader-password-1"))
+    assert api_errors(reader.get(detail), 403) == {
+        None: "You need the permission to change videos."
+    }
+    for method, path in (
+        ("put", detail),
+        ("delete", detail),
+        ("get", f"{detail}upload-ended/"),
+        ("patch", "/api/videos/"),
+    ):
+        response = getattr(api, method)(path, {}, format="json")
+        assert set(api_errors(response, 405)) == {None}, (method, path)
+    huge = {"title": "x" * 100_000}
+    errors = api_errors(api.post("/api/videos/", huge, format="json"), 413)
+    assert errors == {None: "The request body is larger than 65536 bytes."}
+    assert not Video.objects.exclude(id=video.id).exists()
 
 
 @pytest.mark.parametrize(
@@ -252,8 +349,8 @@ def test_unknown_video_id(api, root):
 def test_missing_or_malformed_fields(api, root, endpoint, body):
     video = VideoFactory()
     response = api.post(f"/api/videos/{video.id}/{endpoint}", body, format="json")
-    assert response.status_code == 400
-    assert response.json()
+    errors = api_errors(response, 400)
+    assert set(errors) <= {"filename", "mimetype", "size", "file_key"}, errors
 
 
 def test_malformed_json_is_a_400(api, root):
@@ -261,7 +358,7 @@ def test_malformed_json_is_a_400(api, root):
     response = api.post(
         f"/api/videos/{video.id}/upload-ended/", "{not json", content_type="application/json"
     )
-    assert response.status_code == 400
+    assert "JSON parse error" in api_errors(response, 400)[None]
 
 
 def test_upload_endpoint_without_a_policy_writes_nothing(api, root, media):
@@ -272,5 +369,5 @@ def test_upload_endpoint_without_a_policy_writes_nothing(api, root, media):
     fields = {**upload["fields"], "policy": "forged"}
     with open(path, "rb") as handle:
         response = api.post(upload["url"], {**fields, "file": handle}, format="multipart")
-    assert response.status_code == 403
+    assert api_errors(response, 403) == {"policy": "Invalid upload policy."}
     assert not os.path.exists(root / upload["fields"]["key"])
