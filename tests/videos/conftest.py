@@ -1,8 +1,9 @@
-"""Fixtures of the end-to-end tests: the seeded dev runner and an API session."""
+"""Fixtures of the videos tests: an editor's API client, the seeded dev runner, a JWT session."""
 
 import pytest
 import requests
 from django.contrib.auth.models import Permission, User
+from rest_framework.test import APIClient
 
 from marsha_runner.runners.services import runner_seed
 
@@ -37,3 +38,15 @@ def jwt_session():
         return session
 
     return make
+
+
+@pytest.fixture
+def api():
+    """An API client authenticated as a user allowed to change videos."""
+    user = User.objects.create_user("editor", password="editor-password-1")
+    user.user_permissions.add(
+        Permission.objects.get(codename="change_video", content_type__app_label="videos")
+    )
+    client = APIClient()
+    client.force_authenticate(user)
+    return client

@@ -9,7 +9,7 @@ import os
 import uuid
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django_peertube_runner_connector.models import RunnerJob
 from django_peertube_runner_connector.models import Video as TranscodedVideo
 from rest_framework.test import APIClient
@@ -23,17 +23,6 @@ from tests.videos.media import make_audio_only, make_clip, make_truncated
 
 # Real commits: upload-ended launches on commit (eagerly), as in production.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.ffmpeg]
-
-
-@pytest.fixture
-def api():
-    user = User.objects.create_user("editor", password="editor-password-1")
-    user.user_permissions.add(
-        Permission.objects.get(codename="change_video", content_type__app_label="videos")
-    )
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import datetime
 import uuid
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -17,17 +17,6 @@ from tests.api_errors import api_errors
 from tests.factories import VideoFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api():
-    user = User.objects.create_user("editor", password="editor-password-1")
-    user.user_permissions.add(
-        Permission.objects.get(codename="change_video", content_type__app_label="videos")
-    )
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def make_videos(count, **fields):
