@@ -177,9 +177,9 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _serve(env, app, log_path):
+def _serve(env, app, log_path, port=None):
     """One uvicorn worker, the flags of ``make serve``."""
-    port = _free_port()
+    port = port or _free_port()
     log = open(log_path, "w")  # noqa: SIM115  (closed with the process)
     process = subprocess.Popen(
         [UVICORN, app, "--host", "127.0.0.1", "--port", str(port)],

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from asgiref.sync import AsyncToSync, sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST
 from django_peertube_runner_connector.models import Runner
@@ -73,13 +73,18 @@ def _offer_read(*, runner_tokens, job_types, ips) -> Offer:
     return Offer(runner_ids={runner.runnerToken: runner.id for runner in runners}, jobs=jobs)
 
 
-def _offer_read_closing(**kwargs) -> Offer:
-    """On a reader thread: what request_finished does for a view, so these threads keep no
-    connection beyond CONN_MAX_AGE (PostgreSQL's pool gets it back)."""
+def _offer_read_on_reader(**kwargs) -> Offer:
+    """On a reader thread. PostgreSQL: the connection goes back to the pool after each batch,
+    as request_finished does for a view. SQLite: each reader keeps its connection (opening one
+    cost as much as the read itself, measured), unless it failed."""
     try:
         return _offer_read(**kwargs)
+    except Exception:
+        connection.close()
+        raise
     finally:
-        close_old_connections()
+        if connection.vendor != "sqlite":
+            close_old_connections()
 
 
 async def _in_reader(**kwargs) -> Offer:
@@ -88,7 +93,7 @@ async def _in_reader(**kwargs) -> Offer:
     if getattr(AsyncToSync.executors, "current", None) is not None:
         return await sync_to_async(_offer_read, thread_sensitive=True)(**kwargs)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_readers, lambda: _offer_read_closing(**kwargs))
+    return await loop.run_in_executor(_readers, lambda: _offer_read_on_reader(**kwargs))
 
 
 async def _read_batches(queue: _Queue, job_types) -> None:
