@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('videos', '0003_admin_indexes_permissions'),
+        ('videos', '0004_subtitle_track'),
     ]
 
     operations = [
