@@ -42,7 +42,11 @@ def transcoding_outcome(*, video: Video) -> TranscodingOutcome | None:
     video_keys = {f.resolution: f.filename for f in files}
     playlist_keys = {r: get_hls_resolution_playlist_filename(k) for r, k in video_keys.items()}
     error = None
-    failed = [job for job in jobs if job["state"] != RunnerJobState.COMPLETED]
+    # The job that errored is the cause; its children only say "parent errored".
+    failed = sorted(
+        (job for job in jobs if job["state"] != RunnerJobState.COMPLETED),
+        key=lambda job: job["state"] == RunnerJobState.PARENT_ERRORED,
+    )
     if failed:
         reasons = [job["error"] for job in failed if job["error"]]
         label = RunnerJobState(failed[0]["state"]).label.lower()
