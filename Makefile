@@ -36,6 +36,7 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_runner
 	$(PY) manage.py seed_admin
+	$(PY) manage.py seed_legacy_videos
 
 serve:
 	$(VENV)/bin/uvicorn marsha_runner.asgi:application --host $(HOST) --port $(PORT)

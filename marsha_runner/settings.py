@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "marsha_runner.websocket",
     "marsha_runner.devrunner",  # manage.py dev_runner (make runner): development and tests
     "marsha_runner.operations",
+    "marsha_runner.migration",
 ]
 
 MIDDLEWARE = [

@@ -61,6 +61,19 @@ def _service_marks(request, settings):
         require(os.path.exists("/usr/bin/chromium"), "needs Debian chromium (/usr/bin/chromium)")
 
 
+def database_url_of(connection) -> str:
+    """DATABASE_URL of the test database, for a subprocess (manage.py, uvicorn) to share it."""
+    from pathlib import Path
+
+    conf = connection.settings_dict
+    if conf["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(conf['NAME']).resolve()}"
+    user = conf.get("USER") or "postgres"
+    password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
+    host = conf.get("HOST") or "127.0.0.1"
+    return f"postgres://{user}{password}@{host}:{conf.get('PORT') or 5432}/{conf['NAME']}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, port_open
+from tests.conftest import database_url_of, free_port, port_open
 from tests.runners.factories import runner_make
 
 pytestmark = pytest.mark.redis
@@ -50,23 +50,13 @@ def test_ping_is_published_on_redis_without_leaking_connections(redis_url):
     assert clients_after - clients_before < 5
 
 
-def _database_url(connection) -> str:
-    conf = connection.settings_dict
-    if conf["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{Path(conf['NAME']).resolve()}"
-    user = conf.get("USER") or "postgres"
-    password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
-    host = conf.get("HOST") or "127.0.0.1"
-    return f"postgres://{user}{password}@{host}:{conf.get('PORT') or 5432}/{conf['NAME']}"
-
-
 def _env(redis_url: str) -> dict:
     from django.db import connection
 
     return {
         **os.environ,
         "MARSHA_RUNNER_ENV_FILE": "env.d/test",
-        "DATABASE_URL": _database_url(connection),
+        "DATABASE_URL": database_url_of(connection),
         "DATABASE_POOL": "False",
         "REDIS_URL": redis_url,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

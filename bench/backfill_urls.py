@@ -1,0 +1,115 @@
+"""backfill_urls on 100,000 videos against a naive per-object save() loop (not run by CI).
+
+A scratch PostgreSQL database holds ready videos of every (pipeline, location) pair, their
+URLs persisted in an old shape (disk paths, as before VIDEOS_URL): both ways recompute every
+URL; each is timed and its queries counted.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/marsha_bench_backfill \
+        .venv/bin/python bench/backfill_urls.py [--videos 100000]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+STAMP = 1_600_000_000
+
+
+def _database_create(url: str):
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=100_000)
+    args = parser.parse_args()
+    url = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marsha_bench_backfill"
+    )
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("MARSHA_RUNNER_ENV_FILE", "env.d/test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marsha_runner.settings")
+    os.environ["VIDEOS_STORAGE"] = "filesystem"
+    os.environ["AWS_LEGACY_STORAGE"] = "filesystem"
+    root = tempfile.mkdtemp(prefix="marsha-bench-backfill-")
+    os.environ["VIDEOS_ROOT"] = f"{root}/videos"
+    os.environ["AWS_LEGACY_ROOT"] = f"{root}/aws"
+    _database_create(url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
+    from marsha_runner.videos.models import Video
+    from marsha_runner.videos.services import video_urls_build, videos_backfill_urls
+
+    call_command("migrate", verbosity=0)
+    pairs = [
+        (TranscodePipeline.PEERTUBE, None),
+        (TranscodePipeline.PEERTUBE, StorageLocation.SCALEWAY),
+        (TranscodePipeline.AWS, StorageLocation.AWS),
+        (TranscodePipeline.AWS, StorageLocation.SCALEWAY),
+    ]
+
+    def fill():
+        Video.objects.all().delete()
+        old = {"manifests": {"hls": "/srv/old/master.m3u8"}, "mp4": {}, "thumbnails": {"240": "x"}}
+        Video.objects.bulk_create(
+            (
+                Video(
+                    title=f"v{i}",
+                    upload_state=UploadState.READY,
+                    uploaded_on=Video.stamp_to_datetime(STAMP),
+                    transcode_pipeline=pairs[i % 4][0],
+                    storage_location=pairs[i % 4][1],
+                    resolutions=[240, 480, 720],
+                    urls=old,
+                )
+                for i in range(args.videos)
+            ),
+            batch_size=5000,
+        )
+
+    def naive():
+        changed = 0
+        for video in Video.objects.all():
+            urls = video_urls_build(video=video, thumbnail_exists=True)
+            if urls != video.urls:
+                video.urls = urls
+                video.save()
+                changed += 1
+        return {"changed": changed}
+
+    for name, run in (
+        ("naive save() loop", naive),
+        ("backfill_urls", lambda: videos_backfill_urls(videos=Video.objects.all())),
+        ("backfill_urls again", lambda: videos_backfill_urls(videos=Video.objects.all())),
+    ):
+        if name != "backfill_urls again":
+            fill()
+        with CaptureQueriesContext(connection) as queries:
+            started = time.monotonic()
+            result = run()
+            seconds = time.monotonic() - started
+        print(
+            f"{name}: {args.videos} videos, {result['changed']} changed, "
+            f"{seconds:.1f} s, {len(queries)} queries"
+        )
+
+
+if __name__ == "__main__":
+    main()
