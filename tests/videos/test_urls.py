@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 
 from marsha_runner.videos import services
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
-from marsha_runner.videos.models import Video
+from marsha_runner.videos.models import SubtitleTrack, Video
 from tests.conftest import public_read, reset_video_storage
 
 pytestmark = pytest.mark.django_db
@@ -152,22 +152,43 @@ def test_backfill_bad_input_is_a_command_error():
 def test_backfill_queries_are_bounded_per_batch(
     videos_root, legacy_root, django_assert_max_num_queries
 ):
-    Video.objects.bulk_create(
+    pairs = [
+        (TranscodePipeline.AWS, StorageLocation.AWS),
+        (TranscodePipeline.AWS, StorageLocation.SCALEWAY),
+        (TranscodePipeline.PEERTUBE, None),
+    ]
+    videos = Video.objects.bulk_create(
         Video(
             title=f"v{i}",
             upload_state=UploadState.READY,
             uploaded_on=Video.stamp_to_datetime(STAMP),
-            transcode_pipeline=TranscodePipeline.AWS,
-            storage_location=StorageLocation.AWS,
+            transcode_pipeline=pairs[i % 3][0],
+            storage_location=pairs[i % 3][1],
             resolutions=[240, 480],
+            urls={"thumbnails": {}},  # known: no thumbnail, no storage lookup
         )
         for i in range(1000)
     )
-    # One SELECT per batch of 1000 and one UPDATE (bulk_update: one statement per batch),
-    # plus the savepoints bulk_update wraps it in: far from one query per video.
+    SubtitleTrack.objects.bulk_create(
+        SubtitleTrack(
+            video=video,
+            stamp=STAMP,
+            job_uuid=uuid.uuid4(),
+            state="ready",
+            language="en",
+            key=f"vod/{video.id}/video/{STAMP}/en.vtt",
+        )  # fmt: skip
+        for video in videos[2::3][:100]
+    )
+    # One SELECT per batch of 1000, one for its subtitle tracks, one UPDATE (bulk_update: one
+    # statement per batch), plus the savepoints bulk_update wraps it in: not one per video.
     with django_assert_max_num_queries(8):
         summary = services.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
     assert summary == {"videos": 1000, "changed": 1000, "dry_run": False}
+    subtitled = Video.objects.get(pk=videos[2].pk)
+    assert subtitled.urls["subtitles"] == {
+        "en": f"/videos/vod/{subtitled.id}/video/{STAMP}/en.vtt"
+    }
     with django_assert_max_num_queries(3):
         again = services.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
     assert again["changed"] == 0

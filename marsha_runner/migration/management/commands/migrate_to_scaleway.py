@@ -97,7 +97,9 @@ class Command(BaseCommand):
                         file=sys.stderr,
                     )
                 else:
-                    command.stderr.write(f"{video_id}: {objects} objects, {_size(size)}")
+                    command.stderr.write(
+                        f"{video_id}: {objects} objects, {_size(size)}", style_func=str
+                    )
 
             def bytes(self, count):
                 if self.bar is not None:
@@ -112,7 +114,7 @@ class Command(BaseCommand):
                     f"{' (' + result.reason + ')' if result.reason else ''}; "
                     f"{result.objects_copied} copied, {result.objects_skipped} already verified"
                 )
-                command.stderr.write(line)
+                command.stderr.write(line, style_func=str)
 
             def close(self):
                 if self.bar is not None:
