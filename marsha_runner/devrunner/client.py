@@ -7,30 +7,45 @@ Like peertube-runner 0.0.16: register (or a seeded runner token), socket.io WebS
 to the job's resolution and fps, then a multipart ``success``. Every status is asserted the
 way the real runner asserts it (200 register/request/accept, 204 the others).
 
+Also like peertube-runner: the source is fetched with a JSON body; up to ``concurrency`` jobs
+(2 by default) run at once, a job being accepted only when a slot is free; a job that fails
+(ffmpeg, download, a refused success) is reported with ``error`` and its message, and the
+runner goes on. It asks for jobs at start, after each job and on each ping, never on a timer.
+
     client = RunnerClient(live_server_url, runner_token)
     done = client.run_until_idle(timeout=120)
-    client.ffmpeg_seconds
+    client.ffmpeg_seconds, client.failed, client.max_in_flight
 """
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
 
+logger = logging.getLogger(__name__)
+
 HLS_JOB = "vod-hls-transcoding"
 TRANSCRIPTION_JOB = "video-transcription"
 REDIRECTS_AS_GET = (301, 302, 303)
+CONCURRENCY = 2  # peertube-runner's default (--concurrency)
+ERROR_MESSAGE_MAX = 5000  # what the server takes (PeerTube's limit)
 
 
 class RunnerProtocolError(AssertionError):
     """The server answered something the real runner would refuse."""
+
+
+class JobFailed(RuntimeError):
+    """The job could not be done here (ffmpeg failed): the runner reports it with ``error``."""
 
 
 def _expect(response: requests.Response, status: int, what: str):
@@ -56,10 +71,15 @@ class RunnerClient:
         session: requests.Session | None = None,
         http_timeout: float = 60,
         transcript_language: str = "en",
+        concurrency: int = CONCURRENCY,
     ):
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1.")
         self.transcript_language = transcript_language
         self.base_url = base_url.rstrip("/")
-        self.session = session or requests.Session()
+        self._session = session
+        self._sessions = threading.local()  # one requests.Session per worker thread
+        self.concurrency = concurrency
         self.job_types = list(job_types)
         self.http_timeout = http_timeout
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="runner-client-"))
@@ -73,9 +93,26 @@ class RunnerClient:
         self._sio = None
         self.ffmpeg_seconds = 0.0
         self.completed: list[dict] = []  # jobs this runner sent success for
+        self.failed: list[tuple[dict, str]] = []  # (job, message) this runner reported
         self.events: list[tuple[str, str]] = []  # (call, job uuid), in order
+        self.max_in_flight = 0  # the most jobs this runner held at once
+        self._lock = threading.Lock()
 
     # --- HTTP ---------------------------------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        """The session given, else one per thread (jobs run on worker threads)."""
+        if self._session is not None:
+            return self._session
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        return session
+
+    def _event(self, call: str, job_uuid: str) -> None:
+        with self._lock:
+            self.events.append((call, job_uuid))
 
     def post(self, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.http_timeout)
@@ -104,7 +141,7 @@ class RunnerClient:
         if response.status_code >= 400 and _code(response) == "runner_job_not_in_pending_state":
             return None
         job = _expect(response, 200, "accept").json()["job"]
-        self.events.append(("accept", job_uuid))
+        self._event("accept", job_uuid)
         return job
 
     def _job_body(self, job: dict, **extra) -> dict:
@@ -115,18 +152,20 @@ class RunnerClient:
         _expect(self.post(f"jobs/{job['uuid']}/update", json=body), 204, "update")
 
     def error(self, job: dict, message: str) -> None:
-        body = self._job_body(job, message=message)
+        body = self._job_body(job, message=message[:ERROR_MESSAGE_MAX] or "Unknown error")
         _expect(self.post(f"jobs/{job['uuid']}/error", json=body), 204, "error")
+        self._event("error", job["uuid"])
 
     def abort(self, job: dict, reason: str = "test abort") -> None:
         body = self._job_body(job, reason=reason)
         _expect(self.post(f"jobs/{job['uuid']}/abort", json=body), 204, "abort")
 
     def download(self, job: dict, destination: Path) -> Path:
-        """POST the videoFileUrl; a 301/302/303 becomes a bare GET, like the runner's fetch."""
+        """POST the videoFileUrl with a JSON body; a 301/302/303 becomes a bare GET, like the
+        runner's fetch."""
         url = job["payload"]["input"]["videoFileUrl"]
         response = self.session.post(
-            url, data=self._job_body(job), allow_redirects=False, timeout=self.http_timeout
+            url, json=self._job_body(job), allow_redirects=False, timeout=self.http_timeout
         )
         if response.status_code in REDIRECTS_AS_GET:
             location = urljoin(url, response.headers["Location"])
@@ -151,7 +190,7 @@ class RunnerClient:
                 f"jobs/{job['uuid']}/success", data=self._job_body(job), files=files
             )
         _expect(response, 204, "success")
-        self.events.append(("success", job["uuid"]))
+        self._event("success", job["uuid"])
         self.completed.append(job)
 
     # --- ffmpeg -------------------------------------------------------------------------------
@@ -175,10 +214,15 @@ class RunnerClient:
             "-hls_segment_filename", str(video_file), str(playlist_file),
         ]  # fmt: skip
         started = time.monotonic()
-        done = subprocess.run(args, capture_output=True, timeout=600)
-        self.ffmpeg_seconds += time.monotonic() - started
+        try:
+            done = subprocess.run(args, capture_output=True, timeout=600)  # noqa: S603
+        except subprocess.TimeoutExpired as err:
+            raise JobFailed("ffmpeg timed out after 600 s") from err
+        finally:
+            with self._lock:
+                self.ffmpeg_seconds += time.monotonic() - started
         if done.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed: {done.stderr.decode(errors='replace')[-800:]}")
+            raise JobFailed(f"ffmpeg failed: {done.stderr.decode(errors='replace')[-800:]}")
         return video_file, playlist_file
 
     def transcribe(self, job: dict, source: Path, outdir: Path) -> Path:
@@ -204,22 +248,41 @@ class RunnerClient:
             files = {"payload[vttFile]": (vtt_file.name, vtt, "text/vtt")}
             response = self.post(f"jobs/{job['uuid']}/success", data=body, files=files)
         _expect(response, 204, "success")
-        self.events.append(("success", job["uuid"]))
+        self._event("success", job["uuid"])
         self.completed.append(job)
 
-    def process(self, job: dict) -> None:
-        """Download, report progress, transcode (or transcribe), send the result."""
+    def process(self, job: dict) -> bool:
+        """Download, report progress, transcode (or transcribe), send the result: True when it
+        succeeded.
+
+        A failure (ffmpeg, the download, a refused result) is reported with ``error`` and its
+        message, as peertube-runner does, so the job is retried elsewhere; False then. Only a
+        failed ``error`` call raises (the server refused the runner's own report).
+        """
         outdir = Path(tempfile.mkdtemp(dir=self.workdir))
-        source = self.download(job, outdir / "source")
-        if job.get("type") == TRANSCRIPTION_JOB:
+        try:
+            source = self.download(job, outdir / "source")
             self.update(job, progress=10)
-            vtt = self.transcribe(job, source, outdir)
-            self.success_transcription(job, vtt, self.transcript_language)
-            return
-        self.update(job, progress=10)
-        video_file, playlist_file = self.transcode(job, source, outdir)
-        self.update(job, progress=90)
-        self.success(job, video_file, playlist_file)
+            if job.get("type") == TRANSCRIPTION_JOB:
+                vtt = self.transcribe(job, source, outdir)
+                self.success_transcription(job, vtt, self.transcript_language)
+                return True
+            video_file, playlist_file = self.transcode(job, source, outdir)
+            self.update(job, progress=90)
+            self.success(job, video_file, playlist_file)
+            return True
+        except (
+            JobFailed,
+            RunnerProtocolError,
+            OSError,
+            subprocess.SubprocessError,
+            requests.RequestException,
+        ) as err:
+            message = str(err) or type(err).__name__
+            logger.warning("Job %s failed: %s", job["uuid"], message[:300])
+            self.error(job, message)
+            self.failed.append((job, message))
+            return False
 
     # --- socket.io ----------------------------------------------------------------------------
 
@@ -261,36 +324,63 @@ class RunnerClient:
     # --- the runner's loop --------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Ask for jobs, take and process every one we win; how many were processed."""
-        processed = 0
+        """Ask for jobs, take and process every one we win, ``concurrency`` at a time; how many
+        succeeded."""
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="runner-job") as pool:
+            in_flight = self._take(pool, {})
+            return sum(future.result() for future in in_flight)
+
+    def _take(self, pool: ThreadPoolExecutor, in_flight: dict) -> dict:
+        """Ask for jobs and accept as many as free slots, then start them (peertube-runner's
+        checkAvailableJobs). Returns ``in_flight`` (future → job) with the new ones."""
+        free = self.concurrency - len(in_flight)
+        if free <= 0:
+            return in_flight
+        accepted = []
         for available in self.request_jobs():
+            if len(accepted) >= free:
+                break
             job = self.accept(available["uuid"])
-            if job is None:
-                continue
-            self.process(job)
-            processed += 1
-        return processed
+            if job is not None:
+                accepted.append(job)
+        for job in accepted:
+            in_flight[pool.submit(self.process, job)] = job
+        with self._lock:
+            self.max_in_flight = max(self.max_in_flight, len(in_flight))
+        return in_flight
 
     def run_until_idle(self, timeout: float = 300, idle: float = 3, socket: bool = True) -> int:
-        """Work like the runner (ask at start, after each job and on each ping) until no job
-        is offered and no ping comes for ``idle`` seconds. Returns the number of jobs done;
-        raises TimeoutError past ``timeout``."""
+        """Work like the runner (ask at start, after each job and on each ping, up to
+        ``concurrency`` jobs at once) until no job runs, none is offered and no ping comes for
+        ``idle`` seconds. Returns the number of jobs that succeeded (failures are reported to
+        the server and listed in ``failed``); raises TimeoutError past ``timeout``."""
         if socket and self._sio is None:
             self.connect()
         deadline = time.monotonic() + timeout
         total = 0
+        in_flight: dict = {}
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="runner-job")
         try:
+            ask = True  # at start, after each job, on each ping
             while True:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"Runner still busy after {timeout}s ({total} jobs).")
-                self._ping.clear()
-                done = self.run_once()
-                total += done
-                if done:
+                if ask or self._ping.is_set():
+                    self._ping.clear()
+                    in_flight = self._take(pool, in_flight)
+                    ask = False
+                if in_flight:
+                    finished, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        in_flight.pop(future)
+                        total += future.result()  # a failed error report raises here
+                        ask = True
                     continue
                 if not self.wait_ping(min(idle, max(0.0, deadline - time.monotonic()))):
                     return total
+                ask = True
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             if socket:
                 self.disconnect()
 

@@ -40,13 +40,16 @@ def devrunner_take_jobs(*, client: RunnerClient, stop: threading.Event) -> int:
         logger.info("took job %s", what)
         started = time.monotonic()
         try:
-            client.process(job)
+            succeeded = client.process(job)  # a failure is reported to the server by it
         except (RunnerProtocolError, RuntimeError, OSError, requests.RequestException) as err:
             logger.error("job %s failed: %s", what, err)
             try:
                 client.error(job, f"dev runner: {err}"[:1000])
             except (RunnerProtocolError, requests.RequestException) as report_err:
                 logger.error("could not report the failure of %s: %s", what, report_err)
+            continue
+        if not succeeded:
+            logger.error("job %s failed (reported): %s", what, client.failed[-1][1][:300])
             continue
         done += 1
         logger.info("job %s done in %.1fs", what, time.monotonic() - started)
