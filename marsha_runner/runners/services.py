@@ -295,24 +295,33 @@ def _thumbnail_make(*, url: str, key: str) -> str | None:
             return storage_replace(video_storage, key, File(handle, name="thumbnail.jpg"))
 
 
-def transcoding_start(
-    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
-) -> str:
-    """Create, in ONE transaction, the library's transcoded Video (directory=destination,
-    baseFilename=base_name), its source VideoFile, thumbnail (destination/thumbnail.jpg) and the
-    HLS runner job tree; ping runners only on commit. Raises SourceUnreadable / SourceRefused
-    (no video stream, unreadable, zero duration...). Returns the transcoded video's uuid (str).
-    ``probe``: the ``transcoding_probe`` a caller already made, so the source is read once.
-    """
-    from django_peertube_runner_connector.models import Video, VideoFile
-    from django_peertube_runner_connector.storage import video_storage
-    from django_peertube_runner_connector.utils.ffprobe import (
-        build_file_metadata,
-        get_video_stream_fps,
-    )
-    from django_peertube_runner_connector.utils.video_state import build_next_video_state
+@dataclass(frozen=True)
+class TranscodingPrepared:
+    """What ``transcoding_prepare`` read and wrote outside any transaction, for the create."""
 
-    from .handlers import HLSTranscodingJobHandler
+    source_key: str
+    destination: str
+    base_name: str
+    probe: dict
+    duration: float
+    size: int
+    input_resolution: int
+    input_fps: int
+    ladder: list[tuple[int, int]]
+    thumbnail_key: str | None
+
+
+def transcoding_prepare(
+    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
+) -> TranscodingPrepared:
+    """The slow part of a launch, outside any transaction and lock: probe the source (unless
+    ``probe`` is given), check it, plan the ladder, make the thumbnail
+    (destination/thumbnail.jpg). Raises SourceUnreadable / SourceRefused (no video stream,
+    unreadable, zero duration...). Writes no row: ``transcoding_create`` does, or
+    ``transcoding_discard`` removes the thumbnail.
+    """
+    from django_peertube_runner_connector.storage import video_storage
+    from django_peertube_runner_connector.utils.ffprobe import get_video_stream_fps
 
     if probe is None:
         probe = transcoding_probe(source_key=source_key)
@@ -341,51 +350,94 @@ def transcoding_start(
     thumbnail_key = _thumbnail_make(
         url=storage_read_location(video_storage, source_key), key=f"{destination}/thumbnail.jpg"
     )
+    return TranscodingPrepared(
+        source_key=source_key,
+        destination=destination,
+        base_name=base_name,
+        probe=probe,
+        duration=duration,
+        size=size,
+        input_resolution=input_resolution,
+        input_fps=input_fps,
+        ladder=ladder,
+        thumbnail_key=thumbnail_key,
+    )
+
+
+def transcoding_create(*, prepared: TranscodingPrepared) -> str:
+    """Rows only: the library's transcoded Video (directory=destination,
+    baseFilename=base_name), its source VideoFile and the HLS runner job tree, in one
+    transaction (the caller's, when it has one); runners pinged on commit. Returns the
+    transcoded video's uuid (str)."""
+    from django_peertube_runner_connector.models import Video, VideoFile
+    from django_peertube_runner_connector.utils.ffprobe import build_file_metadata
+    from django_peertube_runner_connector.utils.video_state import build_next_video_state
+
+    from .handlers import HLSTranscodingJobHandler
+
     domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
-    try:
-        with transaction.atomic():
-            video = Video.objects.create(
-                state=build_next_video_state(),
-                directory=destination,
-                baseFilename=base_name,
-                duration=round(duration),
-                thumbnailFilename=thumbnail_key,
-            )
-            VideoFile.objects.create(
+    with transaction.atomic():
+        video = Video.objects.create(
+            state=build_next_video_state(),
+            directory=prepared.destination,
+            baseFilename=prepared.base_name,
+            duration=round(prepared.duration),
+            thumbnailFilename=prepared.thumbnail_key,
+        )
+        VideoFile.objects.create(
+            video=video,
+            filename=prepared.source_key,
+            extname="",
+            size=prepared.size,
+            resolution=prepared.input_resolution,
+            fps=prepared.input_fps,
+            metadata=build_file_metadata(probe=prepared.probe),
+        )
+        handler = HLSTranscodingJobHandler()
+        (top, top_fps), *lower = prepared.ladder
+        parent = handler.create(
+            video=video, resolution=top, fps=top_fps, depends_on_runner_job=None, domain=domain
+        )
+        for resolution, fps in lower:
+            handler.create(
                 video=video,
-                filename=source_key,
-                extname="",
-                size=size,
-                resolution=input_resolution,
-                fps=input_fps,
-                metadata=build_file_metadata(probe=probe),
+                resolution=resolution,
+                fps=fps,
+                depends_on_runner_job=parent,
+                domain=domain,
             )
-            handler = HLSTranscodingJobHandler()
-            (top, top_fps), *lower = ladder
-            parent = handler.create(
-                video=video, resolution=top, fps=top_fps, depends_on_runner_job=None, domain=domain
-            )
-            for resolution, fps in lower:
-                handler.create(
-                    video=video,
-                    resolution=resolution,
-                    fps=fps,
-                    depends_on_runner_job=parent,
-                    domain=domain,
-                )
-    except Exception:
-        if thumbnail_key:
-            try:
-                video_storage.delete(thumbnail_key)
-            except Exception:  # noqa: BLE001
-                logger.warning("Could not remove the thumbnail %s.", thumbnail_key)
-        raise
     logger.info(
         "Transcoding of %s started: %s.",
-        destination,
-        ", ".join(f"{r}p@{f}" for r, f in ladder),
+        prepared.destination,
+        ", ".join(f"{r}p@{f}" for r, f in prepared.ladder),
     )
     return str(video.uuid)
+
+
+def transcoding_discard(*, prepared: TranscodingPrepared) -> None:
+    """Undo ``transcoding_prepare`` when no create follows: remove the thumbnail it wrote."""
+    from django_peertube_runner_connector.storage import video_storage
+
+    if prepared.thumbnail_key:
+        try:
+            video_storage.delete(prepared.thumbnail_key)
+        except Exception:  # noqa: BLE001  (a leftover thumbnail is not worth an error)
+            logger.warning("Could not remove the thumbnail %s.", prepared.thumbnail_key)
+
+
+def transcoding_start(
+    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
+) -> str:
+    """``transcoding_prepare`` then ``transcoding_create``, discarding on failure: for callers
+    with no row of their own to re-check in between (commands, tests)."""
+    prepared = transcoding_prepare(
+        source_key=source_key, destination=destination, base_name=base_name, probe=probe
+    )
+    try:
+        return transcoding_create(prepared=prepared)
+    except Exception:
+        transcoding_discard(prepared=prepared)
+        raise
 
 
 def transcoding_outcome_get(*, destination: str) -> TranscodingOutcome | None:

@@ -15,15 +15,15 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from marsha_runner.runners.probe import probe_duration
 from marsha_runner.runners.services import (
     SourceRefused,
     SourceUnreadable,
     TranscodingOutcome,
+    transcoding_create,
+    transcoding_discard,
     transcoding_outcome_get,
-    transcoding_probe,
+    transcoding_prepare,
     transcoding_release_source,
-    transcoding_start,
 )
 from marsha_runner.storage import (
     get_upload_backend,
@@ -194,23 +194,7 @@ def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True
     leaves a video ``processing`` forever.
     """
     try:
-        with transaction.atomic():
-            video = Video.objects.select_for_update().filter(id=video_id).first()
-            if not _is_processing(video, stamp) or video.launched_stamp == stamp:
-                logger.info("Launch of video %s stamp %s: nothing to do.", video_id, stamp)
-                return
-            source_key = video.source_key(stamp)
-            probe = transcoding_probe(source_key=source_key)
-            # Same transaction as our marker: both the job tree and launched_stamp, or neither.
-            transcoding_start(
-                source_key=source_key,
-                destination=video.output_prefix(stamp),
-                base_name=str(stamp),
-                probe=probe,
-            )
-            video.launched_stamp = stamp
-            video.duration = probe_duration(probe)
-            video.save(update_fields=["launched_stamp", "duration", "updated_on"])
+        _video_launch(video_id=video_id, stamp=stamp)
     except SourceRefused as err:
         _video_fail(video_id=video_id, stamp=stamp, reason=str(err) or "source refused")
     except SourceUnreadable as err:
@@ -222,6 +206,44 @@ def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True
     except Exception:  # noqa: BLE001 - any other failure must still end in error
         logger.exception("Launch of video %s stamp %s failed.", video_id, stamp)
         _video_fail(video_id=video_id, stamp=stamp, reason="the transcoding could not be started")
+
+
+def _video_launch(*, video_id, stamp: int) -> None:
+    """Prepare (probe, thumbnail: slow I/O, no lock held, so other requests on this video
+    are never kept waiting), then in one transaction lock the row, re-check the state read
+    before and create the job tree with our ``launched_stamp`` marker, or discard."""
+    video = Video.objects.filter(id=video_id).first()
+    if not _launch_due(video, stamp):
+        logger.info("Launch of video %s stamp %s: nothing to do.", video_id, stamp)
+        return
+    prepared = transcoding_prepare(
+        source_key=video.source_key(stamp),
+        destination=video.output_prefix(stamp),
+        base_name=str(stamp),
+    )
+    discard = True
+    try:
+        with transaction.atomic():
+            video = Video.objects.select_for_update().filter(id=video_id).first()
+            if not _launch_due(video, stamp):
+                # Changed while we probed: a new upload, a deletion, or a concurrent launch
+                # that won (its tree uses the same thumbnail key: keep it then).
+                discard = video is None or video.launched_stamp != stamp
+                logger.info("Launch of video %s stamp %s: done meanwhile.", video_id, stamp)
+                return
+            # Same transaction as our marker: both the job tree and launched_stamp, or neither.
+            transcoding_create(prepared=prepared)
+            video.launched_stamp = stamp
+            video.duration = prepared.duration
+            video.save(update_fields=["launched_stamp", "duration", "updated_on"])
+            discard = False
+    finally:
+        if discard:
+            transcoding_discard(prepared=prepared)
+
+
+def _launch_due(video: Video | None, stamp: int) -> bool:
+    return _is_processing(video, stamp) and video.launched_stamp != stamp
 
 
 def _is_processing(video: Video | None, stamp: int) -> bool:
@@ -304,26 +326,34 @@ def _video_transcoding_ended(outcome: TranscodingOutcome) -> bool:
         return False
     video_id, stamp = match["video_id"], int(match["stamp"])
 
+    video = Video.objects.filter(id=video_id).first()
+    if not _is_processing(video, stamp):
+        logger.info("Transcoding of video %s stamp %s ended again: ignored.", video_id, stamp)
+        return False
+    # Storage round trips first (one per rendition file: seconds on S3), with no lock held.
+    missing, thumbnail_exists = [], False
+    if outcome.succeeded:
+        missing = _missing_outputs(video, stamp, outcome.resolutions)
+        thumbnail_exists = storages["videos"].exists(video.thumbnail_key(stamp))
+
     with transaction.atomic():
         video = Video.objects.select_for_update().filter(id=video_id).first()
-        if not _is_processing(video, stamp):
+        if not _is_processing(video, stamp):  # re-checked under the lock
             logger.info("Transcoding of video %s stamp %s ended again: ignored.", video_id, stamp)
             return False
-        if outcome.succeeded:
-            missing = _missing_outputs(video, stamp, outcome.resolutions)
-            if missing:
-                acted = _video_fail(
-                    video_id=video_id,
-                    stamp=stamp,
-                    reason="renditions missing from storage: " + ", ".join(missing),
-                )
-            else:
-                _video_ready(video, stamp, outcome.resolutions)
-                acted = True
-        else:
+        if not outcome.succeeded:
             acted = _video_fail(
                 video_id=video_id, stamp=stamp, reason=outcome.error or "transcoding failed"
             )
+        elif missing:
+            acted = _video_fail(
+                video_id=video_id,
+                stamp=stamp,
+                reason="renditions missing from storage: " + ", ".join(missing),
+            )
+        else:
+            _video_ready(video, stamp, outcome.resolutions, thumbnail_exists=thumbnail_exists)
+            acted = True
     if acted:
         transaction.on_commit(lambda: _release_source(outcome.destination))
     return acted
@@ -343,7 +373,7 @@ def _missing_outputs(video: Video, stamp: int, resolutions) -> list[str]:
     return [key.rsplit("/", 1)[-1] for key in keys if not storage.exists(key)]
 
 
-def _video_ready(video: Video, stamp: int, resolutions) -> None:
+def _video_ready(video: Video, stamp: int, resolutions, *, thumbnail_exists: bool) -> None:
     video.upload_state = UploadState.READY
     video.upload_error_reason = ""
     video.uploaded_on = Video.stamp_to_datetime(stamp)
@@ -352,7 +382,7 @@ def _video_ready(video: Video, stamp: int, resolutions) -> None:
     video.storage_location = storage_location_of(storages["videos"])
     video.full_clean()
     video.save()
-    video_refresh_urls(video=video)
+    video_refresh_urls(video=video, thumbnail_exists=thumbnail_exists)
     logger.info("Video %s stamp %s: ready %s.", video.id, stamp, video.resolutions)
     _notify_on_commit(video)
 
@@ -467,9 +497,12 @@ def _subtitle_keys(video: Video) -> dict:
     return {track.language: track.key for track in tracks}
 
 
-def video_refresh_urls(*, video: Video) -> Video:
-    """Rebuild and persist the urls of the active version (completion, migration)."""
-    urls = video_urls_build(video=video)
+def video_refresh_urls(*, video: Video, thumbnail_exists: bool | None = None) -> Video:
+    """Rebuild and persist the urls of the active version (completion, migration).
+
+    ``thumbnail_exists``: known by a caller that looked before locking the row.
+    """
+    urls = video_urls_build(video=video, thumbnail_exists=thumbnail_exists)
     if urls is None:
         raise ValidationError("Only a transcoded version has URLs to refresh.")
     video.urls = urls
