@@ -14,13 +14,18 @@ SCHEDULE = (
     ("prune_runner_jobs", "12 4 * * *", "finished runner jobs older than the retention"),
 )
 
+LOG_DIR = "/var/log/marsha_runner"
 
-def crontab_lines(*, manage: str = "/app/manage.py", python: str = "python") -> list[str]:
-    """The crontab of the README: each command with ``--json`` so its output can be read."""
+
+def crontab_lines(
+    *, manage: str = "/app/manage.py", python: str = "python", log_dir: str = LOG_DIR
+) -> list[str]:
+    """The crontab of the README. Each run appends its ``--json`` summary to a log; only
+    stderr reaches cron's mail: the "Needs attention" line of a run that exits 2."""
     lines = []
     for command, when, why in SCHEDULE:
         lines.append(f"# {command}: {why}")
-        lines.append(f"{when} {python} {manage} {command} --json")
+        lines.append(f"{when} {python} {manage} {command} --json >> {log_dir}/{command}.jsonl")
     return lines
 
 

@@ -6,6 +6,8 @@ JSON. ``needs_attention`` in a report means a human should look (the command exi
 """
 
 import logging
+import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -15,13 +17,20 @@ from django.db.models import F
 from django.utils import timezone
 
 from marsha_runner.runners import watchdog as jobs
+from marsha_runner.runners.services import transcoding_source_delete, transcoding_sources_listed
+from marsha_runner.storage import storage_dir_prune, storage_listdir, video_storage
 from marsha_runner.videos import services as videos
-from marsha_runner.videos.constants import UploadState
+from marsha_runner.videos.constants import OUTPUT_PREFIX, SOURCE_KEY, UploadState
 from marsha_runner.videos.models import Video
 
 from .models import LaunchRecovery
 
 logger = logging.getLogger(__name__)
+
+SOURCE_DIR = "tmp/{video_id}/video"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+SOURCE_KEY_RE = re.compile(rf"^tmp/(?P<video_id>{UUID})/video/(?P<stamp>\d+)$")
+DESTINATION_RE = re.compile(rf"^vod/(?P<video_id>{UUID})/video/(?P<stamp>\d+)$")
 
 
 @dataclass
@@ -210,3 +219,151 @@ def health_alerts(*, health, thresholds: HealthThresholds) -> list[str]:
             f"{health.runners_online} runners online (fewer than {thresholds.min_runners_online})"
         )
     return alerts
+
+
+# --- cleanup_sources ----------------------------------------------------------------------------
+
+
+def _source_stamps(storage, video_id) -> list[int]:
+    _dirs, files = storage_listdir(storage, SOURCE_DIR.format(video_id=video_id))
+    return sorted(int(name) for name in files if name.isdigit())
+
+
+def _video_ids(names) -> set[str]:
+    ids = set()
+    for name in names:
+        try:
+            ids.add(str(uuid.UUID(name)))
+        except ValueError:
+            continue
+    return ids
+
+
+def sources_cleanup(*, batch_size: int = 500, dry_run: bool = False, now=None) -> Report:
+    """Delete the uploaded sources of videos ``ready`` or ``error`` for ``SOURCES_RETENTION``
+    seconds, from storage and from the library's tables together; a source a transcoding
+    still reads (an active job) is kept. Finds them in storage (``tmp/<video>/``) and in the
+    library's rows, so neither side is left behind."""
+    now = now or timezone.now()
+    report = Report(command="cleanup_sources", dry_run=dry_run)
+    storage = video_storage()
+    listed, _files = storage_listdir(storage, "tmp")
+    candidates = _video_ids(listed)
+    from_rows = {}
+    for key in transcoding_sources_listed():
+        match = SOURCE_KEY_RE.match(key)
+        if match:
+            candidates.add(match["video_id"])
+            from_rows.setdefault(match["video_id"], set()).add(int(match["stamp"]))
+    cutoff = now - timedelta(seconds=settings.SOURCES_RETENTION)
+    done = Video.objects.filter(
+        id__in=candidates,
+        upload_state__in=(UploadState.READY, UploadState.ERROR),
+        updated_on__lt=cutoff,
+    ).order_by("updated_on")
+    for video in done[:batch_size]:
+        stamps = set(_source_stamps(storage, video.id)) | from_rows.get(str(video.id), set())
+        for stamp in sorted(stamps):
+            key = video.source_key(stamp)
+            item = {"video": str(video.id), "key": key}
+            deleted = transcoding_source_delete(
+                destination=video.output_prefix(stamp), source_key=key, dry_run=dry_run
+            )
+            report.add("sources_deleted" if deleted else "sources_kept_in_use", item)
+        if not dry_run:
+            storage_dir_prune(storage, SOURCE_DIR.format(video_id=video.id))
+    return report
+
+
+# --- purge_stale_uploads ------------------------------------------------------------------------
+
+
+def stale_uploads_purge(*, batch_size: int = 500, dry_run: bool = False, now=None) -> Report:
+    """Uploads issued ``STALE_UPLOAD_AGE`` seconds ago whose upload-ended never came:
+
+    - a video still serving a version goes back to ``ready`` (the stray object is deleted);
+    - else, an object at the issued key → ``error`` with the reason (kept for a look;
+      cleanup_sources removes it after the retention);
+    - else back to a clean ``pending`` with the issued stamp dropped.
+    Then temp objects of videos that no longer exist, issued before the same age, are removed.
+    """
+    now = now or timezone.now()
+    report = Report(command="purge_stale_uploads", dry_run=dry_run)
+    age = settings.STALE_UPLOAD_AGE
+    before = int((now - timedelta(seconds=age)).timestamp())
+    storage = video_storage()
+    stale = Video.objects.filter(
+        upload_state=UploadState.PENDING, processing_stamp__lt=before
+    ).order_by("processing_stamp")
+    for candidate in stale[:batch_size]:
+        outcome = videos.video_upload_abandon(
+            video_id=candidate.id, issued_before=before, dry_run=dry_run
+        )
+        if outcome:
+            item = {"video": str(candidate.id), "stamp": candidate.processing_stamp}
+            report.add(f"uploads_{outcome}", item)
+
+    listed, _files = storage_listdir(storage, "tmp")
+    listed_ids = _video_ids(listed)
+    known = Video.objects.filter(id__in=listed_ids).values_list("pk", flat=True)
+    orphans = listed_ids - {str(pk) for pk in known}
+    for video_id in sorted(orphans)[:batch_size]:
+        for stamp in _source_stamps(storage, video_id):
+            if stamp >= before:
+                continue
+            key = SOURCE_KEY.format(video_id=video_id, stamp=stamp)
+            report.add("orphan_objects_deleted", {"key": key})
+            if not dry_run:
+                storage.delete(key)
+        if not dry_run:
+            storage_dir_prune(storage, SOURCE_DIR.format(video_id=video_id))
+    return report
+
+
+# --- prune_runner_jobs --------------------------------------------------------------------------
+
+
+def _current_destinations(destinations) -> set[str]:
+    """Those of ``destinations`` holding a video's served or latest version."""
+    wanted = {}
+    for destination in destinations:
+        match = DESTINATION_RE.match(destination or "")
+        if match:
+            wanted.setdefault(match["video_id"], set()).add(int(match["stamp"]))
+    current = set()
+    rows = Video.objects.filter(id__in=list(wanted)).values_list(
+        "id", "uploaded_on", "processing_stamp", "launched_stamp"
+    )
+    for video_id, uploaded_on, processing_stamp, launched_stamp in rows:
+        stamps = {processing_stamp, launched_stamp}
+        if uploaded_on:
+            stamps.add(int(uploaded_on.timestamp()))
+        for stamp in wanted[str(video_id)] & stamps:
+            current.add(OUTPUT_PREFIX.format(video_id=video_id, stamp=stamp))
+    return current
+
+
+def runner_jobs_prune(*, batch_size: int = 1000, dry_run: bool = False, now=None) -> Report:
+    """Delete completed, cancelled and errored runner jobs older than
+    ``RUNNER_JOBS_RETENTION_DAYS``, ``batch_size`` rows per transaction, keeping every job
+    of a video's current version (served, or being made)."""
+    now = now or timezone.now()
+    report = Report(command="prune_runner_jobs", dry_run=dry_run)
+    finished_before = now - timedelta(days=settings.RUNNER_JOBS_RETENTION_DAYS)
+    after_pk = None
+    while True:
+        count, after_pk = jobs.runner_jobs_prune_batch(
+            finished_before=finished_before,
+            after_pk=after_pk,
+            batch_size=batch_size,
+            keep=_current_destinations,
+            dry_run=dry_run,
+        )
+        if after_pk is None:
+            break
+        report.add("batches")
+        if count:
+            report.add("jobs_deleted", count=count)
+    if not report.counts.get("jobs_deleted"):
+        report.counts.pop("batches", None)  # nothing to do: say so
+    return report

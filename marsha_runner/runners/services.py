@@ -474,3 +474,46 @@ def runners_ping() -> None:
     from .socket import runners_ping as ping
 
     ping()
+
+
+def transcoding_source_delete(*, destination: str, source_key: str, dry_run: bool = False):
+    """Delete an uploaded source from storage and its rows from the library's tables, both or
+    neither; kept (False) while a job of a transcoding reading it is still active.
+
+    Returns True when deleted (or would be, on a dry run).
+    """
+    from django_peertube_runner_connector.models import RunnerJob, Video, VideoFile
+    from django_peertube_runner_connector.storage import video_storage
+
+    from .selectors import ACTIVE_STATES
+
+    with transaction.atomic():
+        rows = VideoFile.objects.select_for_update().filter(
+            filename=source_key, streamingPlaylist__isnull=True
+        )
+        video_uuids = {
+            str(uuid)
+            for uuid in Video.objects.filter(directory=destination).values_list("uuid", flat=True)
+        } | {str(uuid) for uuid in rows.values_list("video__uuid", flat=True)}
+        busy = RunnerJob.objects.filter(
+            state__in=ACTIVE_STATES, privatePayload__videoUUID__in=list(video_uuids)
+        ).exists()
+        if busy:
+            return False
+        if dry_run:
+            return True
+        rows.delete()
+        if video_storage.exists(source_key):
+            video_storage.delete(source_key)  # raises: the rows come back (rollback)
+    return True
+
+
+def transcoding_sources_listed() -> list[str]:
+    """Keys of the uploaded sources the library still has rows for (cleanup candidates)."""
+    from django_peertube_runner_connector.models import VideoFile
+
+    return list(
+        VideoFile.objects.filter(streamingPlaylist__isnull=True, filename__startswith="tmp/")
+        .values_list("filename", flat=True)
+        .distinct()
+    )

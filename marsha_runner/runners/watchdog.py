@@ -157,12 +157,14 @@ def runner_job_parent_errored(*, job_uuid: str) -> bool:
     return True
 
 
-def runner_jobs_prune_batch(*, finished_before, after_pk, batch_size: int, keep) -> tuple:
-    """Delete up to ``batch_size`` finished jobs older than ``finished_before`` (by pk order,
-    after ``after_pk``), except the jobs of a transcoding for which ``keep(destination)`` is
-    true. Returns (deleted, candidates seen, last pk seen); last pk None when done.
+def runner_jobs_prune_batch(
+    *, finished_before, after_pk, batch_size: int, keep, dry_run: bool = False
+) -> tuple:
+    """Delete up to ``batch_size`` finished jobs older than ``finished_before`` (by pk, after
+    ``after_pk``), except those of transcodings whose destination is in
+    ``keep(destinations)``; a tree still holding an active job is never touched.
 
-    A tree still holding an active job is never touched, whatever ``keep`` says.
+    Returns (deleted or would-delete count, last pk seen); last pk None when done.
     """
     candidates = RunnerJob.objects.filter(
         state__in=FINISHED_STATES, updatedAt__lt=finished_before
@@ -171,9 +173,10 @@ def runner_jobs_prune_batch(*, finished_before, after_pk, batch_size: int, keep)
         candidates = candidates.filter(pk__gt=after_pk)
     rows = list(candidates.values("pk", "privatePayload")[:batch_size])
     if not rows:
-        return 0, 0, None
+        return 0, None
     video_uuids = {(r["privatePayload"] or {}).get("videoUUID") for r in rows} - {None}
     directories = transcoded_video_directories(video_uuids=video_uuids)
+    kept = keep(set(directories.values()))
     busy = set(
         RunnerJob.objects.filter(
             state__in=ACTIVE_STATES, privatePayload__videoUUID__in=list(video_uuids)
@@ -183,17 +186,10 @@ def runner_jobs_prune_batch(*, finished_before, after_pk, batch_size: int, keep)
         r["pk"]
         for r in rows
         if (video_uuid := (r["privatePayload"] or {}).get("videoUUID")) not in busy
-        and not keep(directories.get(video_uuid))
+        and directories.get(video_uuid) not in kept
     ]
-    deleted = 0
-    if doomed:
-        with transaction.atomic():
-            deleted, _ = RunnerJob.objects.filter(pk__in=doomed).delete()
-    return deleted, len(rows), rows[-1]["pk"]
-
-
-def runner_jobs_prunable_count(*, finished_before) -> int:
-    """How many finished jobs are old enough to prune (before the keep rule; dry runs)."""
-    return RunnerJob.objects.filter(
-        state__in=FINISHED_STATES, updatedAt__lt=finished_before
-    ).count()
+    if dry_run or not doomed:
+        return len(doomed), rows[-1]["pk"]
+    with transaction.atomic():
+        deleted, _ = RunnerJob.objects.filter(pk__in=doomed).delete()
+    return deleted, rows[-1]["pk"]

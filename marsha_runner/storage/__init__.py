@@ -108,3 +108,29 @@ def storage_replace(storage, key: str, content) -> str:
     if saved != key:
         raise RuntimeError(f"Storage saved {saved!r} instead of {key!r}.")
     return saved
+
+
+def storage_listdir(storage, prefix: str) -> tuple[list[str], list[str]]:
+    """(directories, files) under ``prefix``; empty when it does not exist (any backend)."""
+    try:
+        return storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+
+
+def storage_dir_prune(storage, prefix: str) -> None:
+    """Remove ``prefix`` and its parents while empty, on a filesystem storage (S3 has no
+    directories); so a cleaned folder is not listed again on the next run."""
+    import os
+
+    try:
+        path = storage.path(prefix)
+    except NotImplementedError:
+        return
+    root = storage.path("")
+    while path.startswith(root) and os.path.normpath(path) != os.path.normpath(root):
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        path = os.path.dirname(path)

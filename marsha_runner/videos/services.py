@@ -164,6 +164,55 @@ def video_upload_ended(*, video_id, file_key: str) -> Video:
     return video
 
 
+def video_upload_abandon(*, video_id, issued_before: int, dry_run: bool = False) -> str | None:
+    """An upload issued before ``issued_before`` (a stamp) whose upload-ended never came:
+
+    ``restored_ready`` when a served version exists (the stray object is deleted),
+    ``errored`` with the reason when an object was left at the key (kept for a look),
+    ``reset`` to a clean ``pending`` with the stamp dropped otherwise; None when the video
+    moved on meanwhile. ``dry_run`` says which, writing nothing.
+    """
+    with transaction.atomic():
+        video = (
+            Video.objects.select_for_update()
+            .filter(
+                id=video_id, upload_state=UploadState.PENDING, processing_stamp__lt=issued_before
+            )
+            .first()
+        )
+        if video is None:
+            return None
+        storage = storages["videos"]
+        key = video.source_key(video.processing_stamp)
+        exists = storage.exists(key)
+        if video.active_stamp is not None:
+            outcome = "restored_ready"
+            video.upload_state = UploadState.READY
+            video.processing_stamp = None
+        elif exists:
+            outcome = "errored"
+            video.upload_state = UploadState.ERROR
+            video.upload_error_reason = (
+                f"The upload was never ended: an object of {storage.size(key)} bytes was left "
+                "at its key and upload-ended did not come in time."
+            )
+        else:
+            outcome = "reset"
+            video.processing_stamp = None
+            video.upload_error_reason = ""
+        if dry_run:
+            return outcome
+        video.save(
+            update_fields=["upload_state", "processing_stamp", "upload_error_reason", "updated_on"]
+        )
+        if outcome == "restored_ready" and exists:
+            storage.delete(key)
+        if outcome != "reset":
+            _notify_on_commit(video)
+    logger.info("Upload of video %s abandoned: %s.", video_id, outcome)
+    return outcome
+
+
 def video_launch_enqueue(*, video_id, stamp: int) -> bool:
     """Hand the launch of one upload to Celery; never raises (call it after commit).
 
