@@ -103,9 +103,23 @@ def mask_secrets(value):
 
 
 def online_since():
-    """Runners seen after this are online (``RUNNERS_ONLINE_WINDOW``, default 15 min)."""
-    window = getattr(settings, "RUNNERS_ONLINE_WINDOW", 900)
-    return timezone.now() - timedelta(seconds=window)
+    """Runners seen after this are online (``RUNNERS_ONLINE_WINDOW``, as the health report)."""
+    return timezone.now() - timedelta(seconds=settings.RUNNERS_ONLINE_WINDOW)
+
+
+class OnlineFilter(admin.SimpleListFilter):
+    title = "online"
+    parameter_name = "online"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Online"), ("no", "Offline"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(lastContact__gte=online_since())
+        if self.value() == "no":
+            return queryset.filter(lastContact__lt=online_since())
+        return queryset
 
 
 class ReadOnlyAdmin(StaffAdmin):
@@ -131,6 +145,14 @@ class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     ordering = ("-createdAt",)
     change_list_template = "admin/runners/runnerregistrationtoken/change_list.html"
+    actions = ("revoke",)
+
+    @staff_action(
+        permission="revoke_runnerregistrationtoken",
+        description="Revoke the selected registration tokens (unregisters their runners)",
+    )
+    def revoke(self, request, token, *, dry_run):
+        return staff.registration_token_revoke(token=token, dry_run=dry_run)
 
     def get_queryset(self, request):
         from django.db.models import Count
@@ -223,7 +245,21 @@ class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
     )
     readonly_fields = fields
     search_fields = ("name", "description", "ip")
+    search_help_text = (
+        f"Online: the runner called the API within {settings.RUNNERS_ONLINE_WINDOW // 60} min "
+        "(RUNNERS_ONLINE_WINDOW). The library refreshes the last contact at most every 5 min "
+        "and an idle runner only calls when pinged, so an idle runner may show offline."
+    )
+    list_filter = (OnlineFilter,)
     ordering = ("name",)
+    actions = ("unregister",)
+
+    @staff_action(
+        permission="unregister_runner",
+        description="Unregister the selected runners",
+    )
+    def unregister(self, request, runner, *, dry_run):
+        return staff.runner_unregister_staff(runner=runner, dry_run=dry_run)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).defer("runnerToken")
@@ -241,8 +277,6 @@ class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
     def online(self, obj):
         return obj.lastContact >= online_since()
 
-    online.short_description = "online"
-
     @admin.display(description="in progress", ordering="jobs_in_progress")
     def in_progress(self, obj):
         return obj.jobs_in_progress
@@ -254,13 +288,6 @@ class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
     @admin.display(description="failed (24 h)", ordering="jobs_failed_24h")
     def failed_24h(self, obj):
         return obj.jobs_failed_24h
-
-
-RunnerAdmin.online.__doc__ = (
-    "Online: the runner called the API within RUNNERS_ONLINE_WINDOW (15 min by default). "
-    "The library refreshes the last contact at most every 5 minutes, and an idle runner only "
-    "calls when pinged, so an idle runner may show offline while connected."
-)
 
 
 # --- Runner jobs ------------------------------------------------------------------------------

@@ -201,3 +201,30 @@ def registration_token_create() -> RunnerRegistrationToken:
 
 def registration_token_runners(*, token: RunnerRegistrationToken):
     return Runner.objects.filter(runnerRegistrationToken=token)
+
+
+def runner_unregister_staff(*, runner: Runner, dry_run: bool = False) -> str:
+    """Unregister one runner (the protocol's ``runner_unregister``: its processing jobs go
+    back to pending); says how many jobs that frees."""
+    from .protocol import runner_unregister
+
+    processing = RunnerJob.objects.filter(runner=runner, state=RunnerJobState.PROCESSING).count()
+    if dry_run:
+        return f"will be unregistered; its {processing} processing job(s) go back to pending"
+    runner_unregister(runner=runner)
+    return f"unregistered; its {processing} processing job(s) went back to pending"
+
+
+def registration_token_revoke(*, token: RunnerRegistrationToken, dry_run: bool = False) -> str:
+    """Delete a registration token after unregistering every runner registered with it (the
+    library's cascade would otherwise delete them without freeing their jobs)."""
+    runners = list(registration_token_runners(token=token).order_by("name"))
+    names = ", ".join(r.name for r in runners) or "none"
+    if dry_run:
+        return f"will be revoked, unregistering {len(runners)} runner(s): {names}"
+    with transaction.atomic():
+        for runner in runners:
+            runner_unregister_staff(runner=runner)
+        RunnerRegistrationToken.objects.filter(pk=token.pk).delete()
+    logger.info("Registration token %s revoked by staff (%s runners).", token.pk, len(runners))
+    return f"revoked, {len(runners)} runner(s) unregistered: {names}"

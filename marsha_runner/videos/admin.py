@@ -84,7 +84,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "updated_on",
     )
     readonly_fields = tuple(f for f in fields if f != "title")
-    actions = ("retranscode",)
+    actions = ("retranscode", "switch_to_peertube")
 
     class Media:
         js = ("videos/vendor/hls.js/hls.min.js", "videos/admin/player.js")
@@ -197,3 +197,11 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
     )
     def retranscode(self, request, video, *, dry_run):
         return services.video_retranscode(video_id=video.id, dry_run=dry_run)
+
+    @staff_action(
+        permission="switch_pipeline_video",
+        description="Switch to the PEERTUBE pipeline",
+        refusals=(services.VideoRefused,),
+    )
+    def switch_to_peertube(self, request, video, *, dry_run):
+        return services.video_switch_to_peertube(video_id=video.id, dry_run=dry_run)

@@ -639,6 +639,17 @@ def _video_source_candidates(video: Video):
         yield storage, video.rendition_video_key(stamp, top), f"its {top}p rendition"
 
 
+def _video_legacy_source(video: Video):
+    """(storage, key, label) of a legacy AWS video's highest mp4 rendition (AWS bucket, or
+    the Scaleway bucket under ``aws/`` once migrated), or None."""
+    stamp = video.active_stamp
+    if not stamp or not video.resolutions:
+        return None
+    storage, prefix = video_media_storage(video=video)
+    top = max(int(r) for r in video.resolutions)
+    return storage, prefix + video.legacy_mp4_key(stamp, top), f"its legacy {top}p mp4"
+
+
 def _video_source_find(candidates):
     for storage, key, label in candidates:
         if storage.exists(key):
@@ -681,4 +692,22 @@ def video_retranscode(*, video_id, dry_run: bool = False) -> str:
     source = _video_source_find(_video_source_candidates(video))
     if source is None:
         raise VideoRefused("no source left: neither its upload nor a rendition is in storage")
+    return _video_transcode_from(video, source, dry_run=dry_run)
+
+
+@transaction.atomic
+def video_switch_to_peertube(*, video_id, dry_run: bool = False) -> str:
+    """Transcode a ready legacy AWS video again through the runners, from its highest mp4.
+
+    It keeps serving the legacy version until the new one is ready; then (``_video_ready``)
+    its pipeline becomes PEERTUBE and its location the video storage's.
+    """
+    video = Video.objects.select_for_update().get(id=video_id)
+    if video.transcode_pipeline != TranscodePipeline.AWS:
+        raise VideoRefused(f"its pipeline is {video.transcode_pipeline or 'none'}, not AWS")
+    if video.upload_state != UploadState.READY:
+        raise VideoRefused(f"it is {video.upload_state}: only a ready legacy video")
+    source = _video_source_find([s for s in [_video_legacy_source(video)] if s])
+    if source is None:
+        raise VideoRefused("its highest legacy mp4 rendition is not in storage")
     return _video_transcode_from(video, source, dry_run=dry_run)

@@ -108,3 +108,19 @@ def test_runner_counts_of_the_last_24h(admin_client):
     assert (row.jobs_in_progress, row.jobs_completed_24h, row.jobs_failed_24h) == (2, 3, 1)
     html = response.content.decode()
     assert "ptrt-busy" not in html
+
+
+def test_index_with_health_panel_same_queries_with_5_and_50_rows(admin_client):
+    from django.urls import reverse
+
+    runner_seed(registration_token="ptrrt-base", runner_name="base", runner_token="ptrt-base")
+    counts = []
+    for target in (5, 50):
+        add_rows(proxies.RunnerJob, target - proxies.RunnerJob.objects.count())
+        add_rows(Video, target - Video.objects.count())
+        admin_client.get(reverse("admin:index"))
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(reverse("admin:index"))
+        assert 'id="queue-health"' in response.content.decode()
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

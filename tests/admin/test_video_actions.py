@@ -111,3 +111,52 @@ def test_only_the_title_is_editable(admin_client, videos):
     errored.refresh_from_db()
     assert errored.title == "renamed"
     assert errored.upload_state == UploadState.ERROR and errored.urls is None
+
+
+@pytest.fixture
+def legacy_videos(videos_root, legacy_root):
+    from marsha_runner.storage import legacy_storage
+
+    legacy = VideoFactory(
+        title="legacy", upload_state=UploadState.READY, transcode_pipeline=TranscodePipeline.AWS,
+        storage_location="AWS", uploaded_on=Video.stamp_to_datetime(STAMP),
+        resolutions=[480, 1080], urls={"manifests": {"hls": "http://aws/legacy.m3u8"}},
+    )  # fmt: skip
+    legacy_storage().save(legacy.legacy_mp4_key(STAMP, 1080), ContentFile(b"legacy 1080p"))
+    missing = VideoFactory(
+        title="missing mp4", upload_state=UploadState.READY,
+        transcode_pipeline=TranscodePipeline.AWS, storage_location="AWS",
+        uploaded_on=Video.stamp_to_datetime(STAMP), resolutions=[480],
+    )  # fmt: skip
+    peertube = VideoFactory(
+        title="peertube", upload_state=UploadState.READY,
+        transcode_pipeline=TranscodePipeline.PEERTUBE,
+    )  # fmt: skip
+    return legacy, missing, peertube
+
+
+def test_switch_to_peertube(client, legacy_videos, django_capture_on_commit_callbacks):
+    legacy, missing, peertube = legacy_videos
+    client.force_login(staff_user("retranscode_video"))
+    assert "switch_to_peertube" not in action_names(client, Video)
+    client.force_login(staff_user("switch_pipeline_video", username="switcher"))
+    selection = [legacy, missing, peertube]
+
+    html = post_action(client, Video, "switch_to_peertube", selection).content.decode()
+    assert "will be transcoded again from its legacy 1080p mp4" in html
+    assert "skipped: its highest legacy mp4 rendition is not in storage" in html
+    assert "skipped: its pipeline is PEERTUBE, not AWS" in html
+
+    skipped_before = {v.pk: row(v) for v in (missing, peertube)}
+    with django_capture_on_commit_callbacks():
+        response = post_action(client, Video, "switch_to_peertube", selection, confirmed=True)
+    legacy.refresh_from_db()
+    assert legacy.upload_state == UploadState.PROCESSING
+    # Still AWS and serving its legacy version until the new one is ready.
+    assert legacy.transcode_pipeline == TranscodePipeline.AWS
+    assert legacy.urls == {"manifests": {"hls": "http://aws/legacy.m3u8"}}
+    with storages["videos"].open(legacy.source_key(legacy.processing_stamp)) as handle:
+        assert handle.read() == b"legacy 1080p"
+    assert {pk: row(Video(pk=pk)) for pk in skipped_before} == skipped_before
+    assert any("1 done, 2 skipped" in m for m in messages_of(response))
+    assert list(LogEntry.objects.values_list("object_id", flat=True)) == [str(legacy.pk)]
