@@ -20,7 +20,7 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -250,6 +250,15 @@ def bulk_action(*, permission: str, description: str, preview, verb_flag=DELETIO
         return admin.action(description=description)(action)
 
     return decorator
+
+
+def rolled_back(call):
+    """``call()`` in a transaction that is rolled back (on_commit work discarded): the
+    confirmation page's preview of a service that has no ``dry_run`` of its own."""
+    with transaction.atomic():
+        result = call()
+        transaction.set_rollback(True)
+    return result
 
 
 def log_change(request, obj, message: str, flag=CHANGE) -> None:

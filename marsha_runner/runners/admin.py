@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -46,6 +47,7 @@ from .models import (
 from .resources import RunnerJobResource, RunnerResource
 from .selectors import (
     runner_job_video_uuid,
+    runner_jobs_of_videos,
     runners_with_activity,
     transcoded_video_directories,
     transcoded_video_uuids_under,
@@ -369,9 +371,8 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
         except ValueError:
             return queryset.none(), False
         video_uuids = transcoded_video_uuids_under(prefix=video_outputs_root(video_id=value))
-        from django.db.models import Q
-
-        return queryset.filter(Q(uuid=value) | Q(privatePayload__videoUUID__in=video_uuids)), False
+        of_video = runner_jobs_of_videos(video_uuids=video_uuids).values("pk")
+        return queryset.filter(Q(uuid=value) | Q(pk__in=of_video)), False
 
     @admin.display(description="state", ordering="state")
     def coloured_state(self, obj):

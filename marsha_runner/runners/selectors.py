@@ -89,6 +89,12 @@ def transcoded_video_directories(*, video_uuids) -> dict[str, str]:
     return {str(uuid): directory for uuid, directory in rows}
 
 
+def runner_jobs_of_videos(*, video_uuids):
+    """Jobs of several transcoded videos (the indexed expression of runner_jobs_of_video)."""
+    uuids = [str(u) for u in video_uuids]
+    return RunnerJob.objects.alias(video_uuid=JobVideoUUID()).filter(video_uuid__in=uuids)
+
+
 def transcoded_video_uuids_under(*, prefix: str) -> list[str]:
     """Uuids of the transcoded videos whose directory starts with ``prefix``."""
     from django_peertube_runner_connector.models import Video
@@ -102,9 +108,8 @@ def transcoded_video_uuids_under(*, prefix: str) -> list[str]:
 def runner_jobs_of_destination(*, destination: str):
     """Every job of the transcodings writing to ``destination``, with its runner, oldest
     first (the staff's view of one version's job tree)."""
-    uuids = [str(u) for u in _transcoded_video_uuids_at(destination)]
     return (
-        RunnerJob.objects.filter(privatePayload__videoUUID__in=uuids)
+        runner_jobs_of_videos(video_uuids=_transcoded_video_uuids_at(destination))
         .select_related("runner")
         .defer("processingJobToken", "runner__runnerToken")
         .order_by("createdAt")

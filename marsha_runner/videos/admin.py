@@ -13,7 +13,8 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
-from marsha_runner.admin_kit import StaffAdmin, human_size, staff_action
+from marsha_runner.admin_kit import StaffAdmin, human_size, rolled_back, staff_action
+from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
 from marsha_runner.runners.selectors import runner_jobs_of_destination
 
 from . import services
@@ -84,7 +85,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "updated_on",
     )
     readonly_fields = tuple(f for f in fields if f != "title")
-    actions = ("retranscode", "switch_to_peertube")
+    actions = ("retranscode", "switch_to_peertube", "transcribe")
 
     class Media:
         js = ("videos/vendor/hls.js/hls.min.js", "videos/admin/player.js")
@@ -205,3 +206,15 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
     )
     def switch_to_peertube(self, request, video, *, dry_run):
         return services.video_switch_to_peertube(video_id=video.id, dry_run=dry_run)
+
+    @staff_action(
+        permission="transcribe_video",
+        description="Transcribe",
+        refusals=(TranscriptionRefused,),
+    )
+    def transcribe(self, request, video, *, dry_run):
+        if dry_run:
+            rolled_back(lambda: video_transcribe(video=video))
+            return "will be transcribed (a transcription job for the runners)"
+        track = video_transcribe(video=video)
+        return f"transcription job {track.job_uuid} started"

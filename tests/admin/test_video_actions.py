@@ -160,3 +160,35 @@ def test_switch_to_peertube(client, legacy_videos, django_capture_on_commit_call
     assert {pk: row(Video(pk=pk)) for pk in skipped_before} == skipped_before
     assert any("1 done, 2 skipped" in m for m in messages_of(response))
     assert list(LogEntry.objects.values_list("object_id", flat=True)) == [str(legacy.pk)]
+
+
+def test_transcribe(client, videos_root):
+    from django_peertube_runner_connector.models import RunnerJobType
+
+    from marsha_runner.runners.models import RunnerJob
+    from marsha_runner.videos.models import SubtitleTrack
+    from tests.runners.factories import job_tree
+
+    ready = VideoFactory(
+        title="ready", upload_state=UploadState.READY,
+        transcode_pipeline=TranscodePipeline.PEERTUBE,
+        uploaded_on=Video.stamp_to_datetime(STAMP), resolutions=[720],
+    )  # fmt: skip
+    job_tree(directory=ready.output_prefix(STAMP), resolutions=(720,))
+    pending = VideoFactory(title="pending")
+    client.force_login(staff_user("retranscode_video"))
+    assert "transcribe" not in action_names(client, Video)
+    client.force_login(staff_user("transcribe_video", username="transcriber"))
+    transcriptions = RunnerJob.objects.filter(type=RunnerJobType.VIDEO_TRANSCRIPTION)
+
+    html = post_action(client, Video, "transcribe", [ready, pending]).content.decode()
+    assert "will be transcribed (a transcription job for the runners)" in html
+    assert "skipped: The video is pending, not ready." in html
+    assert not transcriptions.exists() and not SubtitleTrack.objects.exists()  # rolled back
+
+    response = post_action(client, Video, "transcribe", [ready, pending], confirmed=True)
+    job = transcriptions.get()
+    assert SubtitleTrack.objects.get().video_id == ready.pk
+    assert f"ready (ready): transcription job {job.uuid} started." in messages_of(response)
+    assert any("skipped: The video is pending" in m for m in messages_of(response))
+    assert list(LogEntry.objects.values_list("object_id", flat=True)) == [str(ready.pk)]

@@ -18,6 +18,7 @@ INDEXES = {
     "runners_runnerjob_state_finished": '(state, "finishedAt")',
 }
 VIDEO_UUID_INDEX = "runners_runnerjob_video_uuid"
+# (Dropped again by 0006: 0005's text index serves these lookups.)
 # The expression Django's ``privatePayload__videoUUID=…`` compiles to on PostgreSQL (the
 # lookup of ``selectors.runner_jobs_of_video``); SQLite (the embedded default) goes without.
 VIDEO_UUID_EXPRESSION = {"postgresql": "((\"privatePayload\" -> 'videoUUID'))"}
