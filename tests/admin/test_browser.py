@@ -137,6 +137,7 @@ def test_staff_scenario(page, scenario):
     rows.first.locator("th a").click()
     page.wait_for_selector("text=private payload")
     html = page.content()
+    assert str(job.uuid) in html
     assert '"videoUUID"' in html and '"output"' in html
     assert JOB_TOKEN not in html and JOB_TOKEN[:8] not in html
     shot(page, "03-job-payload")
