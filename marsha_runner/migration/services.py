@@ -49,7 +49,7 @@ from .stores import (
 logger = logging.getLogger(__name__)
 
 SERVER_COPY_MAX = 5 * 1024**3  # CopyObject's limit; larger objects are streamed
-PART_WINDOW = 4  # parts of one object in flight at once (memory: window x part size)
+PART_WINDOW = 8  # parts of one object in flight at once (memory: window x part size)
 FLUSH_EVERY = 0.5  # seconds between two writes of verified objects to the database
 
 
@@ -152,10 +152,10 @@ class _Copier:
         if len(data) != info.size:
             raise CopyFailed(f"{info.key}: read {len(data)} bytes of {info.size}.")
         md5 = hashlib.md5(data).hexdigest()  # noqa: S324  (the S3 ETag algorithm)
-        self.destination.write(destination_key, data, metadata)
+        etag = self.destination.write(destination_key, data, metadata)
         self.progress.bytes(info.size)
         del data
-        self._verify(info, destination_key, md5=md5, composite=md5, metadata=metadata)
+        self._verify(info, destination_key, md5=md5, composite=md5, metadata=metadata, etag=etag)
         return md5
 
     def _copy_parts(self, info: ObjectInfo, destination_key: str) -> str:
@@ -191,23 +191,32 @@ class _Copier:
                 del data
                 digests.append(digest)
                 etags.append(etag)
-            self.destination.multipart_complete(upload, etags)
+            etag = self.destination.multipart_complete(upload, etags)
         except BaseException:
             for future in futures.values():
                 future.cancel()
             self.destination.multipart_abort(upload)
             raise
         md5 = whole.hexdigest()
+        composite = composite_etag(digests)
         self._verify(
-            info, destination_key, md5=md5, composite=composite_etag(digests), metadata=metadata
+            info, destination_key, md5=md5, composite=composite, metadata=metadata, etag=etag
         )
         return md5
 
-    def _verify(self, info, destination_key, *, md5, composite, metadata):
-        """Sizes equal; the MD5 of what was read matches the source (when its ETag says) and
-        the destination (its ETag when comparable, else read back); metadata kept."""
+    def _verify(self, info, destination_key, *, md5, composite, metadata, etag=""):
+        """The MD5 of what was read matches the source (when its ETag is one) and the
+        destination; sizes equal; metadata kept.
+
+        The destination's side is the ETag its write answered, computed by the server from
+        the bytes it stored (a content checksum: equal MD5s mean equal bytes and sizes, and
+        the metadata went with that same request). When the write gave none, or not an MD5
+        (a filesystem, server-side encryption), the copy is looked up and read back.
+        """
         if plain_md5(info.etag) and info.etag != md5:
             raise CopyFailed(f"{info.key}: read content differs from the source's ETag.")
+        if etag and etag in (md5, composite):
+            return
         head = self.destination.head(destination_key)
         if head is None or head.size != info.size:
             raise CopyFailed(f"{destination_key}: size differs after copy.")
