@@ -599,3 +599,33 @@ def migration_summary(results: list[VideoMigration], *, seconds: float, dry_run:
         "bytes_per_second": round(copied / seconds) if seconds > 0 else 0,
         "results": [r.as_dict() for r in results],
     }
+
+
+# --- Staff: the admin's "Migrate storage to Scaleway" -----------------------------------------
+
+
+class MigrationRefused(ValueError):
+    """This video cannot be migrated; str(err) says why (shown to staff as skipped)."""
+
+
+def video_migration_enqueue(*, video: Video, dry_run: bool = False) -> str:
+    """Enqueue the migration of one legacy video (the Celery task), after commit.
+
+    Refused unless the video is one ``videos_to_migrate`` lists. A broker outage is refused
+    too (logged), so staff see it instead of a lost request.
+    """
+    from .tasks import migrate_videos_to_scaleway  # tasks import services: import late
+
+    if not videos_to_migrate().filter(pk=video.pk).exists():
+        raise MigrationRefused(
+            f"it is not a legacy video in AWS (pipeline {video.transcode_pipeline or 'none'}, "
+            f"location {video.storage_location or 'none'})"
+        )
+    if dry_run:
+        return "its migration to Scaleway will be enqueued"
+    try:
+        transaction.on_commit(lambda: migrate_videos_to_scaleway.delay([str(video.pk)]))
+    except Exception as err:  # noqa: BLE001 - a broker outage is reported, not raised
+        logger.exception("Could not enqueue the migration of video %s.", video.pk)
+        raise MigrationRefused("the task queue did not answer: try again later") from err
+    return "migration to Scaleway enqueued"

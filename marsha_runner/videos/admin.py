@@ -14,6 +14,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from marsha_runner.admin_kit import StaffAdmin, human_size, rolled_back, staff_action
+from marsha_runner.migration.services import MigrationRefused, video_migration_enqueue
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
 from marsha_runner.runners.selectors import runner_jobs_of_destination
 
@@ -85,7 +86,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "updated_on",
     )
     readonly_fields = tuple(f for f in fields if f != "title")
-    actions = ("retranscode", "switch_to_peertube", "transcribe")
+    actions = ("retranscode", "switch_to_peertube", "migrate_to_scaleway", "transcribe")
 
     class Media:
         js = ("videos/vendor/hls.js/hls.min.js", "videos/admin/player.js")
@@ -206,6 +207,14 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
     )
     def switch_to_peertube(self, request, video, *, dry_run):
         return services.video_switch_to_peertube(video_id=video.id, dry_run=dry_run)
+
+    @staff_action(
+        permission="migrate_video",
+        description="Migrate storage to Scaleway",
+        refusals=(MigrationRefused,),
+    )
+    def migrate_to_scaleway(self, request, video, *, dry_run):
+        return video_migration_enqueue(video=video, dry_run=dry_run)
 
     @staff_action(
         permission="transcribe_video",

@@ -192,3 +192,32 @@ def test_transcribe(client, videos_root):
     assert f"ready (ready): transcription job {job.uuid} started." in messages_of(response)
     assert any("skipped: The video is pending" in m for m in messages_of(response))
     assert list(LogEntry.objects.values_list("object_id", flat=True)) == [str(ready.pk)]
+
+
+def test_migrate_to_scaleway(client, legacy_videos, django_capture_on_commit_callbacks):
+    """The Celery task runs eagerly (env.d/test): the selected legacy video is copied under
+    aws/ in the video storage and switched; the others are skipped with the reason."""
+    from marsha_runner.migration.models import MigrationObject
+
+    legacy, _missing, peertube = legacy_videos
+    client.force_login(staff_user("switch_pipeline_video"))
+    assert "migrate_to_scaleway" not in action_names(client, Video)
+    client.force_login(staff_user("migrate_video", username="migrator"))
+
+    html = post_action(client, Video, "migrate_to_scaleway", [legacy, peertube]).content.decode()
+    assert "its migration to Scaleway will be enqueued" in html
+    assert "skipped: it is not a legacy video in AWS (pipeline PEERTUBE" in html
+    assert not MigrationObject.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_action(
+            client, Video, "migrate_to_scaleway", [legacy, peertube], confirmed=True
+        )
+    legacy.refresh_from_db()
+    assert legacy.storage_location == "SCALEWAY"
+    key = Video.migrated_key(legacy.legacy_mp4_key(STAMP, 1080))
+    with storages["videos"].open(key) as handle:
+        assert handle.read() == b"legacy 1080p"
+    assert any("migration to Scaleway enqueued" in m for m in messages_of(response))
+    assert any("1 done, 1 skipped" in m for m in messages_of(response))
+    assert list(LogEntry.objects.values_list("object_id", flat=True)) == [str(legacy.pk)]
