@@ -26,12 +26,12 @@ INSERT INTO videos_video
      created_on, updated_on)
 SELECT gen_random_uuid(), 'Bench video ' || i,
        (ARRAY['ready','ready','ready','ready','ready','ready','processing','error','pending'])
-           [1 + i % 9],
-       CASE WHEN i % 9 = 7 THEN 'Transcoding errored: bench' ELSE '' END,
+           [1 + i %% 9],
+       CASE WHEN i %% 9 = 7 THEN 'Transcoding errored: bench' ELSE '' END,
        now() - (i || ' seconds')::interval, 1700000000 + i, 1700000000 + i,
-       CASE WHEN i % 3 = 0 THEN 'AWS' ELSE 'PEERTUBE' END,
-       CASE WHEN i % 3 = 0 THEN 'AWS' ELSE 'SCALEWAY' END,
-       '[240, 480, 720]'::jsonb, 60 + i % 3600, 1000000 + i,
+       CASE WHEN i %% 3 = 0 THEN 'AWS' ELSE 'PEERTUBE' END,
+       CASE WHEN i %% 3 = 0 THEN 'AWS' ELSE 'SCALEWAY' END,
+       '[240, 480, 720]'::jsonb, 60 + i %% 3600, 1000000 + i,
        jsonb_build_object('thumbnails', jsonb_build_object('720', 'http://bench/' || i || '.jpg'),
                           'manifests', jsonb_build_object('hls', 'http://bench/' || i || '.m3u8')),
        now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval
@@ -53,19 +53,19 @@ INSERT INTO django_peertube_runner_connector_runnerjob
     (id, uuid, domain, type, payload, "privatePayload", state, failures, priority, progress,
      runner_id, "createdAt", "updatedAt", "startedAt", "finishedAt")
 SELECT gen_random_uuid(), gen_random_uuid(), 'http://bench',
-       CASE WHEN i % 50 = 0 THEN 'video-transcription' ELSE 'vod-hls-transcoding' END,
+       CASE WHEN i %% 50 = 0 THEN 'video-transcription' ELSE 'vod-hls-transcoding' END,
        jsonb_build_object('output', jsonb_build_object('resolution',
-           (ARRAY[240, 480, 720])[1 + i % 3], 'fps', 30)),
+           (ARRAY[240, 480, 720])[1 + i %% 3], 'fps', 30)),
        jsonb_build_object('videoUUID', tv.uuid),
-       (ARRAY[3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,4,6,1,2,5])[1 + i % 20],
-       i % 3, 100, CASE WHEN i % 20 = 18 THEN 50 ELSE NULL END,
+       (ARRAY[3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,4,6,1,2,5])[1 + i %% 20],
+       i %% 3, 100, CASE WHEN i %% 20 = 18 THEN 50 ELSE NULL END,
        (SELECT array_agg(id ORDER BY name) FROM django_peertube_runner_connector_runner)
-           [1 + i % 10],
+           [1 + i %% 10],
        now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval,
        now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval
 FROM generate_series(1, %(count)s) AS i
 JOIN total ON true
-JOIN tv ON tv.n = 1 + i % total.c
+JOIN tv ON tv.n = 1 + i %% total.c
 """
 
 
