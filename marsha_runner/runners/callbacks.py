@@ -32,6 +32,14 @@ def transcoding_outcome_claim(*, video_uuid, succeeded: bool) -> bool:
     )
 
 
+def transcoding_outcome_reopen(*, video_uuid) -> None:
+    """A job of a concluded transcoding runs again (a staff requeue): back to
+    ``TO_TRANSCODE``, so the outcome that follows is told in turn, once."""
+    Video.objects.filter(uuid=video_uuid).exclude(state=VideoState.TO_TRANSCODE).update(
+        state=VideoState.TO_TRANSCODE
+    )
+
+
 def _host_notify(video_uuid) -> None:
     try:
         video = Video.objects.filter(uuid=video_uuid).first()

@@ -20,7 +20,7 @@ from django_peertube_runner_connector.models import (
     RunnerRegistrationToken,
 )
 
-from .callbacks import transcoding_ended_notify
+from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
 from .selectors import runner_job_video_uuid
 from .services import registration_token_generate, runners_ping
 
@@ -136,6 +136,7 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
                 updatedAt=now,
             )
         )
+        transcoding_outcome_reopen(video_uuid=runner_job_video_uuid(job))
         transaction.on_commit(runners_ping)
         what = "stalled" if stalled else "errored"
         if dry_run:

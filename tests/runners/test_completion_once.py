@@ -154,3 +154,28 @@ def test_a_videos_jobs_are_found_by_index():
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         plan = " ".join(str(row) for row in cursor.fetchall())
     assert "runners_runnerjob_video_uuid_text" in plan, plan
+
+
+@pytest.mark.django_db
+def test_a_requeued_job_gets_its_next_outcome_told(settings, django_capture_on_commit_callbacks):
+    from marsha_runner.runners.staff import runner_job_requeue
+
+    settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = "tests.runners.media.record_outcome"
+    settings.TRANSCODING_RUNNER_MAX_FAILURE = 1
+    OUTCOMES.clear()
+    video, parent, children = job_tree()
+    for attempt in (1, 2):
+        RunnerJob.objects.filter(pk=parent.pk).update(failures=1, state=RunnerJobState.PROCESSING)
+        parent.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=True):
+            HLSTranscodingJobHandler().error(parent, f"broken {attempt}")
+        assert len(OUTCOMES) == attempt
+        if attempt == 1:
+            with django_capture_on_commit_callbacks(execute=True):
+                runner_job_requeue(job=parent)
+            video.refresh_from_db()
+            assert video.state == VideoState.TO_TRANSCODE
+    assert [o.error for o in OUTCOMES] == [
+        "Transcoding errored: broken 1",
+        "Transcoding errored: broken 2",
+    ]
