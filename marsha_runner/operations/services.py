@@ -109,23 +109,27 @@ def runners_watchdog(
 
 
 def _videos_complete(*, report: Report, batch_size: int, dry_run: bool) -> None:
-    """Processing videos with a job tree: apply the completion a lost callback never did."""
-    from marsha_runner.runners.services import transcoding_outcome_get
+    """Processing videos whose job tree is over: apply the completion a lost callback never
+    did (the service acts once, whoever calls it)."""
+    from marsha_runner.runners.selectors import transcoding_destinations_finished
 
-    launched = Video.objects.filter(
-        upload_state=UploadState.PROCESSING, launched_stamp__isnull=False
-    ).order_by("updated_on")
-    for video in launched[:batch_size]:
-        if video.launched_stamp != video.processing_stamp:
+    launched = [
+        video
+        for video in Video.objects.filter(
+            upload_state=UploadState.PROCESSING, launched_stamp__isnull=False
+        ).order_by("updated_on")[:batch_size]
+        if video.launched_stamp == video.processing_stamp
+    ]
+    finished = transcoding_destinations_finished(
+        destinations={video.output_prefix(video.processing_stamp) for video in launched}
+    )
+    for video in launched:
+        if video.output_prefix(video.processing_stamp) not in finished:
             continue
         if dry_run:
-            outcome = transcoding_outcome_get(
-                destination=video.output_prefix(video.processing_stamp)
-            )
-            acted = outcome is not None
-        else:
-            acted = videos.video_transcoding_complete(video=video)
-        if acted:
+            report.add("completions_applied", {"video": str(video.id), "state": None})
+            continue
+        if videos.video_transcoding_complete(video=video):
             video.refresh_from_db()
             item = {"video": str(video.id), "state": video.upload_state}
             report.add("completions_applied", item)

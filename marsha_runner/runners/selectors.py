@@ -150,3 +150,24 @@ def runners_counts(*, online_since) -> dict:
         online=Count("pk", filter=Q(lastContact__gte=online_since)),
         offline=Count("pk", filter=Q(lastContact__lt=online_since)),
     )
+
+
+def transcoding_destinations_finished(*, destinations) -> set[str]:
+    """Those of ``destinations`` holding a job tree with no active job left, in three queries
+    (not one per tree): what a watchdog looking at every processing video needs."""
+    from django_peertube_runner_connector.models import Video
+
+    directories = {
+        str(uuid): directory
+        for uuid, directory in Video.objects.filter(directory__in=list(destinations)).values_list(
+            "uuid", "directory"
+        )
+    }
+    jobs = RunnerJob.objects.annotate(video_uuid=JobVideoUUID()).filter(
+        video_uuid__in=list(directories)
+    )
+    with_jobs = set(jobs.values_list("video_uuid", flat=True).distinct())
+    busy = set(
+        jobs.filter(state__in=ACTIVE_STATES).values_list("video_uuid", flat=True).distinct()
+    )
+    return {directories[uuid] for uuid in with_jobs - busy}
