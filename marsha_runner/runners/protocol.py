@@ -312,10 +312,13 @@ def _success_payload(job: RunnerJob, files: dict) -> dict:
     from django.core.files.uploadedfile import UploadedFile
 
     if "transcription" in job.type:
-        return {
+        result = {
             "inputLanguage": files.get("payload[inputLanguage]"),
             "vttFile": files.get("payload[vttFile]"),
         }
+        if not isinstance(result["vttFile"], UploadedFile):
+            raise _invalid("payload vttFile must be an uploaded file.")
+        return result
     result = {
         "video_file": files.get("payload[videoFile]"),
         "resolution_playlist_file": files.get("payload[resolutionPlaylistFile]"),

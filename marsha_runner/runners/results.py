@@ -5,9 +5,10 @@ processing and nothing is stored: the runner then reports an error, and the job 
 another runner up to ``TRANSCODING_RUNNER_MAX_FAILURE``, instead of one broken runner erroring
 the video for good at completion.
 
-HLS: the video file holds a video stream of the job's resolution (its short side, as PeerTube
-counts it); the playlist is text naming exactly that file, by its bare name (its own directory),
-and nothing else: no other file, no ``..``, no absolute path or URL.
+A transcription's file is a WebVTT. HLS: the video file holds a video stream of the job's
+resolution (its short side, as PeerTube counts it); the playlist is text naming exactly that
+file, by its bare name (its own directory), and nothing else: no other file, no ``..``, no
+absolute path or URL.
 """
 
 import re
@@ -104,8 +105,19 @@ def _playlist_check(upload: UploadedFile, *, video_name: str) -> None:
             raise _refuse(f"The playlist names {shown!r}, not the uploaded {video_name!r}.")
 
 
+def _vtt_check(upload: UploadedFile) -> None:
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    if not isinstance(head, bytes) or not head.removeprefix(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
+        raise _refuse("The transcript is not a WebVTT file.")
+
+
 def runner_job_result_check(*, job: RunnerJob, result: dict) -> None:
     """Refuse (400) a result that does not deliver what ``job`` asked for; reads files only."""
+    if job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
+        _vtt_check(result["vttFile"])
+        return
     if job.type not in TRANSCODING_TYPES:
         return
     video = result["video_file"]

@@ -204,3 +204,36 @@ def test_traversal_file_name_on_the_wire(client, world, renditions, videos_root)
     assert "outside its directory" in response.json()["detail"]
     assert _rows() == before
     assert _stored(videos_root) == stored
+
+
+@pytest.mark.parametrize(
+    "vtt,status",
+    [
+        (None, 400),  # PeerTube: a transcription success needs its vttFile
+        (b"not a transcript\n", 400),
+        (b"\xef\xbb\xbfWEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhi\n", 204),  # the control
+    ],
+)
+def test_transcription_result_is_a_webvtt(client, videos_root, vtt, status):
+    """A transcription job of a known runner: a missing or non-WebVTT file is refused with the
+    job left processing; a WebVTT goes on to the completion (which may still refuse the
+    language: that is the host's decision, not a broken runner's)."""
+    token = runner_make("vtt-runner")
+    _, parent, _ = job_tree(resolutions=(240,))
+    RunnerJob.objects.filter(pk=parent.pk).update(
+        type="video-transcription",
+        state=RunnerJobState.PROCESSING,
+        processingJobToken="ptrjt-vtt",
+        runner=Runner.objects.get(name="vtt-runner"),
+    )
+    data = {"runnerToken": token, "jobToken": "ptrjt-vtt", "payload[inputLanguage]": "en"}
+    if vtt is not None:
+        data["payload[vttFile]"] = SimpleUploadedFile("en.vtt", vtt)
+    before, stored = _rows(), _stored(videos_root)
+    response = client.post(f"{JOBS}/{parent.uuid}/success", data)
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert _rows() == before
+        assert _stored(videos_root) == stored
+    else:
+        assert RunnerJob.objects.get(pk=parent.pk).state != RunnerJobState.PROCESSING
