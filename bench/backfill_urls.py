@@ -5,7 +5,7 @@ URLs persisted in an old shape (disk paths, as before VIDEOS_URL): both ways rec
 URL; each is timed and its queries counted.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/marsha_bench_backfill \
-        .venv/bin/python bench/backfill_urls.py [--videos 100000]
+        .venv/bin/python bench/backfill_urls.py [--videos 100000] [--naive-videos 5000]
 """
 
 import argparse
@@ -32,6 +32,9 @@ def _database_create(url: str):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=100_000)
+    parser.add_argument(
+        "--naive-videos", type=int, default=None, help="Time the naive loop on the first N only."
+    )
     args = parser.parse_args()
     url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marsha_bench_backfill"
@@ -86,7 +89,7 @@ def main():
 
     def naive():
         changed = 0
-        for video in Video.objects.all():
+        for video in Video.objects.order_by("pk")[: args.naive_videos or args.videos]:
             urls = video_urls_build(video=video, thumbnail_exists=True)
             if urls != video.urls:
                 video.urls = urls
@@ -95,9 +98,9 @@ def main():
         return {"changed": changed}
 
     for name, run in (
-        ("naive save() loop", naive),
         ("backfill_urls", lambda: videos_backfill_urls(videos=Video.objects.all())),
         ("backfill_urls again", lambda: videos_backfill_urls(videos=Video.objects.all())),
+        ("naive save() loop", naive),
     ):
         if name != "backfill_urls again":
             fill()
@@ -106,7 +109,8 @@ def main():
             result = run()
             seconds = time.monotonic() - started
         print(
-            f"{name}: {args.videos} videos, {result['changed']} changed, "
+            f"{name}: {result.get('videos', result['changed'])} videos, "
+            f"{result['changed']} changed, "
             f"{seconds:.1f} s, {len(queries)} queries"
         )
 
