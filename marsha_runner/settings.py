@@ -395,6 +395,10 @@ LOGGING = {
         # Django's default config gives "django" its own console handler under DEBUG: with
         # ours on the root every 4xx/5xx line was printed twice (measured on jobs/request).
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # uvicorn's access log already has a line per request with its status; Django's
+        # warning per 4xx repeated it (half the cost of a refused runner call, measured).
+        # 5xx are still logged with their traceback.
+        "django.request": {"level": "ERROR"},
         # The library logs runner tokens at INFO in its socket handler; ours replaces it,
         # and its own socket logger is kept quiet in case an upgrade brings it back.
         "django_peertube_runner_connector.socket": {"level": "WARNING"},
