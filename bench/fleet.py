@@ -124,7 +124,7 @@ def _round(base_url, session, clip, tokens, proc_count, timeout):
         requests.post(
             upload["url"],
             data=upload["fields"],
-            files={"file": ("clip.mp4", handle)},
+            files={"file": ("clip.mp4", handle, "video/mp4")},
             timeout=60,
         ).raise_for_status()
 
