@@ -56,21 +56,19 @@ def runner_jobs_available(*, job_types=None, limit: int = 10):
 def runners_with_activity(queryset, *, since):
     """Runners annotated with jobs in progress, completed and failed since ``since``.
 
-    One correlated count per column, each served by the (runner, state, finishedAt) index:
-    one query for a whole page of runners, whatever the size of the jobs table.
+    One correlated ``count(*)`` per column over the (runner, state, finishedAt) index (an
+    index-only scan: no GROUP BY, no heap column): one query for a page of runners, whatever
+    the size of the jobs table.
     """
-    from django.db.models import Count, IntegerField, OuterRef, Subquery
-    from django.db.models.functions import Coalesce
+    from django.db.models import IntegerField, OuterRef, Subquery
+
+    class SubqueryCount(Subquery):
+        template = "(SELECT count(*) FROM (%(subquery)s) _count)"
+        output_field = IntegerField()
 
     def count(**filters):
-        jobs = (
-            RunnerJob.objects.filter(runner=OuterRef("pk"), **filters)
-            .order_by()
-            .values("runner")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        return Coalesce(Subquery(jobs, output_field=IntegerField()), 0)
+        jobs = RunnerJob.objects.filter(runner=OuterRef("pk"), **filters).order_by()
+        return SubqueryCount(jobs.values("runner"))
 
     return queryset.annotate(
         jobs_in_progress=count(state=RunnerJobState.PROCESSING),

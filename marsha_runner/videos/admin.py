@@ -86,7 +86,13 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "updated_on",
     )
     readonly_fields = tuple(f for f in fields if f != "title")
-    actions = ("retranscode", "switch_to_peertube", "migrate_to_scaleway", "transcribe")
+    actions = (
+        "retranscode",
+        "transcode_missing",
+        "switch_to_peertube",
+        "migrate_to_scaleway",
+        "transcribe",
+    )
 
     class Media:
         js = ("videos/vendor/hls.js/hls.min.js", "videos/admin/player.js")
@@ -199,6 +205,14 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
     )
     def retranscode(self, request, video, *, dry_run):
         return services.video_retranscode(video_id=video.id, dry_run=dry_run)
+
+    @staff_action(
+        permission="transcode_missing_video",
+        description="Transcode missing renditions",
+        refusals=(services.VideoRefused,),
+    )
+    def transcode_missing(self, request, video, *, dry_run):
+        return services.video_transcode_missing(video_id=video.id, dry_run=dry_run)
 
     @staff_action(
         permission="switch_pipeline_video",

@@ -19,8 +19,10 @@ from marsha_runner.runners.services import (
     SourceRefused,
     SourceUnreadable,
     TranscodingOutcome,
+    transcoding_add_renditions,
     transcoding_create,
     transcoding_discard,
+    transcoding_ladder_of,
     transcoding_outcome_get,
     transcoding_prepare,
     transcoding_release_source,
@@ -711,3 +713,64 @@ def video_switch_to_peertube(*, video_id, dry_run: bool = False) -> str:
     if source is None:
         raise VideoRefused("its highest legacy mp4 rendition is not in storage")
     return _video_transcode_from(video, source, dry_run=dry_run)
+
+
+@transaction.atomic
+def video_transcode_missing(*, video_id, dry_run: bool = False) -> str:
+    """Create runner jobs for the renditions a ready video's ladder lacks, and only those
+    (PeerTube #6546), from its kept upload or its highest rendition. The served version and
+    its renditions stay; the new ones join its master playlist, then the video is ready again
+    with every resolution."""
+    video = Video.objects.select_for_update().get(id=video_id)
+    stamp = video.active_stamp
+    if video.upload_state != UploadState.READY:
+        raise VideoRefused(f"it is {video.upload_state}: only a ready video")
+    peertube = video.transcode_pipeline == TranscodePipeline.PEERTUBE
+    if not peertube or not stamp or not video.resolutions:
+        raise VideoRefused("only a ready video transcoded by the PeerTube runners")
+    storage = storages["videos"]
+    top = max(int(r) for r in video.resolutions)
+    source = _video_source_find(
+        [
+            (storage, video.source_key(stamp), "its kept upload"),
+            (storage, video.rendition_video_key(stamp, top), f"its {top}p rendition"),
+        ]
+    )
+    if source is None:
+        raise VideoRefused("no source left: neither its upload nor a rendition is in storage")
+    _storage, key, label = source
+    try:
+        ladder = transcoding_ladder_of(key=key)
+    except (SourceRefused, SourceUnreadable) as err:
+        raise VideoRefused(f"{label} cannot be read: {err}") from err
+    have = {int(r) for r in video.resolutions}
+    missing = [(r, fps) for r, fps in ladder if r not in have]
+    names = ", ".join(f"{r}p" for r, _fps in missing)
+    if not missing:
+        raise VideoRefused(f"its ladder is complete ({', '.join(f'{r}p' for r in sorted(have))})")
+    if dry_run:
+        return f"will get {names}, from {label}"
+    source_key = video.source_key(stamp)
+    if key != source_key:
+        with storage.open(key, "rb") as handle:
+            storage_replace(storage, source_key, handle)
+    transcoding_add_renditions(
+        source_key=source_key,
+        destination=video.output_prefix(stamp),
+        base_name=str(stamp),
+        existing={r: video.rendition_video_key(stamp, r) for r in sorted(have)},
+        missing=missing,
+    )
+    video.processing_stamp = stamp
+    video.launched_stamp = stamp
+    video.upload_state = UploadState.PROCESSING
+    video.upload_error_reason = ""
+    video.save(
+        update_fields=[
+            "processing_stamp", "launched_stamp", "upload_state", "upload_error_reason",
+            "updated_on",
+        ]
+    )  # fmt: skip
+    _notify_on_commit(video)
+    logger.info("Video %s: transcoding the missing %s.", video.id, names)
+    return f"transcoding the missing {names}, from {label}"
