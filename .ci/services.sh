@@ -264,7 +264,7 @@ services_down() {
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         services_log "stopping SeaweedFS (pid $pid)"
         kill "$pid"
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null
     fi
     SERVICES_WEED_PID=""

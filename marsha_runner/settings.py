@@ -280,11 +280,11 @@ _any_address = ("", "0.0.0.0", "::")  # noqa: S104 - runners reach such a server
 _reachable_host = "127.0.0.1" if SERVER_HOST in _any_address else SERVER_HOST
 if ":" in _reachable_host:
     _reachable_host = f"[{_reachable_host}]"
+# This server as a local client reaches it (the admin link `make run` prints).
+SERVER_URL = f"http://{_reachable_host}:{SERVER_PORT}"
 # Base URL the runners use to reach this server (job download URLs are built on it); follows
 # HOST and PORT unless set.
-RUNNERS_CALLBACK_DOMAIN = env("RUNNERS_CALLBACK_DOMAIN", default="") or (
-    f"http://{_reachable_host}:{SERVER_PORT}"
-)
+RUNNERS_CALLBACK_DOMAIN = env("RUNNERS_CALLBACK_DOMAIN", default="") or SERVER_URL
 # A job left in processing longer than this (seconds) is considered stalled.
 RUNNERS_STALLED_JOB_TIMEOUT = env.int("RUNNERS_STALLED_JOB_TIMEOUT", default=3600)
 # Runners that contacted us within this many seconds count as online (the library refreshes

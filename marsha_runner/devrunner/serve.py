@@ -1,8 +1,9 @@
 """The dev runner's loop: the project's runner client working until told to stop.
 
 A development and test tool (`make runner`, ``manage.py dev_runner``); production runs
-PeerTube's own ``peertube-runner``. Like that runner it asks for jobs when it starts, after each
-job and on each ``available-jobs`` ping; it also asks every ``poll`` seconds and reconnects its
+PeerTube's own ``peertube-runner``. Like that runner it runs up to ``client.concurrency`` jobs at
+once and asks for jobs when it starts, after each job and on each ``available-jobs`` ping; it
+also asks every ``poll`` seconds and reconnects its
 socket when the server went away, so it survives a restarted ``make run``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from socketio.exceptions import SocketIOError
@@ -27,60 +29,70 @@ def devrunner_describe_job(job: dict) -> str:
     return f"{job['uuid']} {job.get('type', '?')}{resolution}"
 
 
-def devrunner_take_jobs(*, client: RunnerClient, stop: threading.Event) -> int:
-    """Take and process every job offered, one at a time; how many were done."""
-    done = 0
-    for available in client.request_jobs():
-        if stop.is_set():
-            break
-        job = client.accept(available["uuid"])
-        if job is None:
-            continue  # another runner won it
-        what = devrunner_describe_job(job)
-        logger.info("took job %s", what)
-        started = time.monotonic()
-        try:
-            succeeded = client.process(job)  # a failure is reported to the server by it
-        except (RunnerProtocolError, RuntimeError, OSError, requests.RequestException) as err:
-            logger.error("job %s failed: %s", what, err)
-            try:
-                client.error(job, f"dev runner: {err}"[:1000])
-            except (RunnerProtocolError, requests.RequestException) as report_err:
-                logger.error("could not report the failure of %s: %s", what, report_err)
-            continue
-        if not succeeded:
-            logger.error("job %s failed (reported): %s", what, client.failed[-1][1][:300])
-            continue
-        done += 1
+def devrunner_process(*, client: RunnerClient, job: dict) -> bool:
+    """One job, logged from start to end; True when it succeeded (a failure is reported to
+    the server by the client itself)."""
+    what = devrunner_describe_job(job)
+    logger.info("took job %s", what)
+    started = time.monotonic()
+    try:
+        succeeded = client.process(job)
+    except (RunnerProtocolError, requests.RequestException) as err:
+        logger.error("job %s failed and its failure could not be reported: %s", what, err)
+        return False
+    if succeeded:
         logger.info("job %s done in %.1fs", what, time.monotonic() - started)
-    return done
+    else:
+        logger.error("job %s failed (reported): %s", what, client.failed[-1][1][:300])
+    return succeeded
+
+
+def devrunner_take_jobs(*, client: RunnerClient, pool: ThreadPoolExecutor, in_flight: set) -> None:
+    """Accept offered jobs while a slot is free (``client.concurrency``, 2 like
+    peertube-runner) and start them; ``in_flight`` holds their futures."""
+    for available in client.request_jobs():
+        if len(in_flight) >= client.concurrency:
+            return
+        job = client.accept(available["uuid"])
+        if job is not None:  # None: another runner won it
+            in_flight.add(pool.submit(devrunner_process, client=client, job=job))
 
 
 def devrunner_serve(
     *, client: RunnerClient, stop: threading.Event, poll: float = 30, retry: float = 2
 ) -> int:
-    """Work until ``stop`` is set (a job in progress is finished first); jobs done. A server
+    """Work until ``stop`` is set (jobs in progress are finished first); jobs done. A server
     that does not answer is waited for; one that refuses the runner raises RunnerProtocolError."""
     total = 0
     last_ask = 0.0
-    while not stop.is_set():
-        try:
-            if not client.connected:
-                client.request_jobs()  # refuses an unknown token with a clear status
-                client.connect()
-                logger.info("connected to %s, waiting for jobs", client.base_url)
-                last_ask = 0.0
-            if client.wait_ping(0) or time.monotonic() - last_ask >= poll:
-                last_ask = time.monotonic()
-                while not stop.is_set():
-                    done = devrunner_take_jobs(client=client, stop=stop)
-                    total += done
-                    if not done:
-                        break
-            stop.wait(0.2)
-        except (requests.ConnectionError, requests.Timeout, SocketIOError) as err:
-            logger.warning("%s does not answer (%s); retrying in %ss", client.base_url, err, retry)
-            client.disconnect()
-            stop.wait(retry)
-    client.disconnect()
+    in_flight: set = set()
+    pool = ThreadPoolExecutor(client.concurrency, thread_name_prefix="dev-runner-job")
+    try:
+        while not stop.is_set():
+            try:
+                if not client.connected:
+                    client.request_jobs()  # refuses an unknown token with a clear status
+                    client.connect()
+                    logger.info("connected to %s, waiting for jobs", client.base_url)
+                    last_ask = 0.0
+                finished = {future for future in in_flight if future.done()}
+                in_flight -= finished
+                total += sum(future.result() for future in finished)
+                pinged = client.wait_ping(0)
+                if pinged or finished or time.monotonic() - last_ask >= poll:
+                    last_ask = time.monotonic()
+                    devrunner_take_jobs(client=client, pool=pool, in_flight=in_flight)
+                stop.wait(0.2)
+            except (requests.ConnectionError, requests.Timeout, SocketIOError) as err:
+                logger.warning(
+                    "%s does not answer (%s); retrying in %ss", client.base_url, err, retry
+                )
+                client.disconnect()
+                stop.wait(retry)
+        if in_flight:
+            logger.info("finishing %d job(s) in progress", len(in_flight))
+        total += sum(future.result() for future in in_flight)
+    finally:
+        pool.shutdown(wait=True)
+        client.disconnect()
     return total

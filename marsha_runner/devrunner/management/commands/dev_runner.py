@@ -5,6 +5,7 @@ A development and test tool; production uses PeerTube's ``peertube-runner``.
 
 import json
 import logging
+import os
 import signal
 import threading
 
@@ -59,9 +60,10 @@ class Command(BaseCommand):
         stop = threading.Event()
 
         def on_signal(signum, frame):
-            if stop.is_set():
-                raise KeyboardInterrupt  # a second signal: do not wait for the job
-            log.info("stopping (%s) after the current job", signal.Signals(signum).name)
+            if stop.is_set():  # a second signal: do not wait for the jobs
+                log.warning("stopped (%s) without finishing the jobs", signal.Signals(signum).name)
+                os._exit(128 + signum)
+            log.info("stopping (%s) after the jobs in progress", signal.Signals(signum).name)
             stop.set()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

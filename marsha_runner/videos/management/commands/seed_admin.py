@@ -7,8 +7,6 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
-
 
 @transaction.atomic
 def user_seed_superuser(*, username: str, email: str, password: str, keep_password: bool):
@@ -79,4 +77,5 @@ class Command(BaseCommand):
             shown = password if settings.DEBUG else "(the one you gave)"
         else:
             shown = "(unchanged)"
-        self.stdout.write(f"Log in at {ADMIN_URL} with user: {username}, password: {shown}")
+        admin_url = f"{settings.SERVER_URL}/admin/"
+        self.stdout.write(f"Log in at {admin_url} with user: {username}, password: {shown}")
