@@ -71,10 +71,15 @@ def _refs(jobs) -> list[JobRef]:
     ]
 
 
+# A job left completing by a process killed during its completion is as stalled as one whose
+# runner died: nobody will move it, and its runner was told its result was taken.
+STALLED_STATES = (RunnerJobState.PROCESSING, RunnerJobState.COMPLETING)
+
+
 def runner_jobs_stalled(*, updated_before, limit: int) -> list[JobRef]:
-    """Processing jobs whose runner sent nothing (accept, update) since ``updated_before``."""
+    """Jobs processing (or completing) with no change since ``updated_before``."""
     jobs = RunnerJob.objects.filter(
-        state=RunnerJobState.PROCESSING, updatedAt__lt=updated_before
+        state__in=STALLED_STATES, updatedAt__lt=updated_before
     ).order_by("updatedAt")[:limit]
     return _refs(RunnerJob.objects.filter(pk__in=list(jobs.values_list("pk", flat=True))))
 
@@ -88,7 +93,7 @@ def runner_job_fail_stalled(*, job_uuid: str, updated_before, message: str) -> s
     with transaction.atomic():
         job = (
             RunnerJob.objects.select_for_update()
-            .filter(uuid=job_uuid, state=RunnerJobState.PROCESSING, updatedAt__lt=updated_before)
+            .filter(uuid=job_uuid, state__in=STALLED_STATES, updatedAt__lt=updated_before)
             .first()
         )
         if job is None:

@@ -108,6 +108,25 @@ def test_a_stalled_job_goes_back_to_pending_with_one_more_failure(
     assert rows() == again
 
 
+def test_a_job_left_completing_by_a_killed_process_goes_back_to_pending(settings):
+    """``runner_job_succeed`` moves the job to completing before the completion's I/O: a
+    process killed then leaves it there, and only the watchdog can take it back."""
+    settings.RUNNERS_STALLED_JOB_TIMEOUT = 600
+    video, _, parent, _ = processing_video_with_tree()
+    accept(parent, minutes_ago=20)
+    RunnerJob.objects.filter(pk=parent.pk).update(state=RunnerJobState.COMPLETING)
+    _, _, recent, _ = processing_video_with_tree(stamp=STAMP + 1)
+    accept(recent, runner_name="runner-b", minutes_ago=5)
+    RunnerJob.objects.filter(pk=recent.pk).update(state=RunnerJobState.COMPLETING)
+
+    summary, code = watchdog()
+    assert (summary["counts"], code) == ({"stalled_jobs_requeued": 1}, 0)
+    parent.refresh_from_db()
+    assert (parent.state, parent.failures) == (RunnerJobState.PENDING, 1)
+    recent.refresh_from_db()
+    assert recent.state == RunnerJobState.COMPLETING  # within the timeout: still its own
+
+
 def test_a_stalled_job_at_the_max_failures_errors_its_tree_and_video_once(
     settings, django_capture_on_commit_callbacks
 ):
