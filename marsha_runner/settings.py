@@ -198,7 +198,8 @@ VIDEOS_STORAGE = env("VIDEOS_STORAGE", default="filesystem")  # filesystem | s3 
 # persisted URL is this prefix plus the key, never a disk path (VIDEOS_ROOT may move).
 VIDEOS_URL = env("VIDEOS_URL", default="/videos/")
 # A private bucket: the API signs the URLs it answers at read time, from the keys, valid for
-# VIDEOS_SIGNED_URL_EXPIRE seconds. Persisted URLs never carry a signature either way.
+# VIDEOS_SIGNED_URL_EXPIRE seconds; HLS goes through our playlist view (entries signed, a token
+# in its URL valid as long). Persisted URLs never carry a signature either way.
 VIDEOS_SIGN_URLS_AT_READ = env.bool("VIDEOS_SIGN_URLS_AT_READ", default=False)
 VIDEOS_SIGNED_URL_EXPIRE = env.int("VIDEOS_SIGNED_URL_EXPIRE", default=6 * 3600)
 

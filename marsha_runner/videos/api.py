@@ -1,5 +1,7 @@
 """Upload API: thin classes that validate, call one service and shape the answer."""
 
+from django.http import Http404, HttpResponse
+from django.views.decorators.http import require_GET
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -199,6 +201,23 @@ class VideoUploadEndedApi(VideoApiBase):
         # Eager mode has already run the launch on commit: answer the state it left.
         video.refresh_from_db()
         return Response(VideoOutputSerializer(video).data)
+
+
+@require_GET
+def video_hls_playlist(request, video_id, token, path):
+    """A private bucket's HLS playlist with signed entries (VIDEOS_SIGN_URLS_AT_READ).
+
+    The token in the URL stands for the caller's permission (players cannot send the JWT);
+    entries expire, so nothing may cache the answer; any origin may read it (hls.js).
+    """
+    try:
+        playlist = services.video_hls_playlist(video_id=video_id, token=token, path=path)
+    except services.HlsNotFound as err:
+        raise Http404(str(err)) from err
+    response = HttpResponse(playlist, content_type="application/vnd.apple.mpegurl")
+    response["Cache-Control"] = "no-store"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @extend_schema(exclude=True)

@@ -17,6 +17,11 @@ urlpatterns = [
         api.VideoUploadEndedApi.as_view(),
         name="video-upload-ended",
     ),
+    path(
+        "api/videos/<uuid:video_id>/hls/<str:token>/<path:path>",
+        api.video_hls_playlist,
+        name="video-hls",
+    ),
     # Last: a malformed id or an unknown path answers the API's JSON 404, not Django's page.
     re_path(r"^api/videos/", api.VideoApiNotFound.as_view(), name="video-not-found"),
 ]

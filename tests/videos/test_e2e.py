@@ -182,3 +182,30 @@ def test_upload_to_ready_on_s3(
         f"{s3_videos['endpoint_url']}/{s3_videos['bucket_name']}/{source_key}", timeout=30
     )
     assert unsigned.status_code in (403, 404)  # the source was never public
+
+
+@pytest.mark.s3
+def test_upload_to_ready_on_a_private_bucket(
+    s3_videos, settings, live_server_url, seeded_runner_token, jwt_session, tmp_path, caplog
+):
+    """No public-read policy: the API signs at read, and HLS is served through our playlist
+    view whose entries are signed (ffmpeg decodes the master through the URL the API gives)."""
+    settings.VIDEOS_SIGN_URLS_AT_READ = True
+    settings.VIDEOS_SIGNED_URL_EXPIRE = 600
+    session = jwt_session(live_server_url)
+    body, source_key = run_upload_to_ready(
+        live_server_url, session, tmp_path, seeded_runner_token, caplog
+    )
+
+    def absolute(url):
+        if url.startswith("/api/videos/"):  # the HLS playlists: our view, a token in the path
+            return f"{live_server_url}{url}"
+        assert url.startswith(s3_videos["endpoint_url"]), url
+        assert "X-Amz-Signature" in url, url
+        return url
+
+    video = check_ready_video(body, absolute, source_key)
+    assert body["urls"]["manifests"]["hls"].startswith(f"/api/videos/{video.id}/hls/")
+    for persisted in [video.urls["manifests"]["hls"], *video.urls["mp4"].values()]:
+        assert "X-Amz-" not in persisted
+        assert requests.get(persisted, timeout=30).status_code == 403  # the bucket is private

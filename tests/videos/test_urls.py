@@ -250,3 +250,104 @@ def test_refresh_urls_refuses_a_video_without_active_version():
 
     with pytest.raises(ValidationError):
         services.video_refresh_urls(video=Video.objects.create(title=str(uuid.uuid4())))
+
+
+MASTER = """#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-STREAM-INF:BANDWIDTH=300000,RESOLUTION=426x240
+{stamp}-240.m3u8
+"""
+RENDITION = """#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-TARGETDURATION:4
+#EXT-X-MAP:URI="{stamp}-240-fragmented.mp4",BYTERANGE="4@0"
+#EXTINF:4.0,
+#EXT-X-BYTERANGE:5@4
+{stamp}-240-fragmented.mp4
+#EXTINF:4.0,
+../../../{other}/video/{stamp}/{stamp}-240-fragmented.mp4
+#EXT-X-ENDLIST
+"""
+
+
+def private_hls_video(storage, other_id) -> Video:
+    video = ready_video(
+        pipeline=TranscodePipeline.PEERTUBE, location=StorageLocation.SCALEWAY, resolutions=[240]
+    )
+    folder = video.output_prefix(STAMP)
+    storage.save(video.master_playlist_key(STAMP), ContentFile(MASTER.format(stamp=STAMP)))
+    storage.save(
+        video.rendition_playlist_key(STAMP, 240),
+        ContentFile(RENDITION.format(stamp=STAMP, other=other_id)),
+    )
+    storage.save(video.rendition_video_key(STAMP, 240), ContentFile(b"initmedia"))
+    assert video.rendition_playlist_key(STAMP, 240).startswith(folder)
+    services.video_refresh_urls(video=video)
+    return video
+
+
+@pytest.fixture
+def private_hls(s3_videos, settings, client, django_user_model):
+    """(video, another video, the HLS URL the API answers) on a private bucket."""
+    settings.VIDEOS_SIGN_URLS_AT_READ = True
+    settings.VIDEOS_SIGNED_URL_EXPIRE = 600
+    storage = storages["videos"]
+    other = private_hls_video(storage, uuid.uuid4())
+    video = private_hls_video(storage, other.id)
+    client.force_login(django_user_model.objects.create_superuser("staff", "s@x.org", "pw"))
+    hls = client.get(f"/api/videos/{video.id}/").json()["urls"]["manifests"]["hls"]
+    return video, other, hls
+
+
+@pytest.mark.s3
+def test_private_bucket_hls_playlists_are_served_with_signed_entries(private_hls, client):
+    """Each rendition playlist → our view with a fresh token; each media entry → presigned;
+    an entry leaving the video's HLS folder is left as written (never signed)."""
+    video, other, hls = private_hls
+    assert hls.startswith(f"/api/videos/{video.id}/hls/") and hls.split("?")[0].endswith(
+        "/master.m3u8"
+    )
+    client.logout()  # the token is the permission: players send no JWT
+    master = client.get(hls)
+    assert master.status_code == 200
+    assert master["Content-Type"] == "application/vnd.apple.mpegurl"
+    assert master["Cache-Control"] == "no-store"
+    rendition_url = master.content.decode().splitlines()[-1]
+    assert rendition_url.startswith(f"/api/videos/{video.id}/hls/")
+    assert rendition_url.endswith(f"/{STAMP}-240.m3u8")
+
+    lines = client.get(rendition_url).content.decode().splitlines()
+    init = lines[3].split('URI="')[1].split('"')[0]
+    assert "X-Amz-Signature" in init and "X-Amz-Expires=600" in init
+    assert lines[3].endswith('BYTERANGE="4@0"')
+    assert requests.get(init, headers={"Range": "bytes=0-3"}, timeout=10).content == b"init"
+    assert requests.get(lines[6], headers={"Range": "bytes=4-8"}, timeout=10).content == b"media"
+    assert lines[8] == f"../../../{other.id}/video/{STAMP}/{STAMP}-240-fragmented.mp4"
+
+
+@pytest.mark.s3
+def test_private_bucket_hls_refuses_traversal_and_other_videos(private_hls, client, settings):
+    video, other, hls = private_hls
+    base = hls.rsplit("/", 1)[0]
+    token = base.rsplit("/", 1)[1]
+    other_master = f"{STAMP}/../../../{other.id}/video/{STAMP}/master.m3u8"
+    assert client.get(hls).status_code == 200
+
+    refused = [
+        f"{base}/../../../{other.id}/video/{STAMP}/master.m3u8",  # traversal, raw
+        f"{base}/%2E%2E/%2E%2E/%2E%2E/{other.id}/video/{STAMP}/master.m3u8",  # encoded
+        f"{base}/{other_master}",
+        f"/api/videos/{other.id}/hls/{token}/master.m3u8",  # this video's token, another video
+        f"{base}/{STAMP}-240-fragmented.mp4",  # media is never proxied
+        f"{base}/missing.m3u8",
+        f"/api/videos/{video.id}/hls/0:forged/master.m3u8",
+    ]
+    for url in refused:
+        assert client.get(url).status_code == 404, url
+
+    settings.VIDEOS_SIGN_URLS_AT_READ = False  # public-read mode: playlists come from the bucket
+    assert client.get(hls).status_code == 404
+    settings.VIDEOS_SIGN_URLS_AT_READ = True
+    settings.VIDEOS_SIGNED_URL_EXPIRE = 1
+    time.sleep(2.1)
+    assert client.get(hls).status_code == 404  # the token expired
