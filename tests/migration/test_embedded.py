@@ -93,3 +93,27 @@ def test_migrated_hls_plays_from_s3_with_public_read_prefix(buckets):
     decode(hls)
     assert requests.get(video.urls["previews"], timeout=10).status_code == 200
     assert storages["videos"].exists(f"aws/{video.legacy_manifest_key(1600000000)}")
+
+
+@pytest.mark.s3
+def test_legacy_hls_plays_from_private_buckets(
+    buckets, settings, live_server_url, client, django_user_model
+):
+    """VIDEOS_SIGN_URLS_AT_READ, no public-read anywhere: ffmpeg decodes the CMAF master
+    through the API's URL (our playlist view) from the AWS bucket, then after migration from
+    the Scaleway bucket's aws/."""
+    settings.VIDEOS_SIGN_URLS_AT_READ = True
+    video, _ = legacy_video_seed(title="legacy private", seconds=2)
+    client.force_login(django_user_model.objects.create_superuser("staff", "s@x.org", "pw"))
+
+    def api_hls():
+        hls = client.get(f"/api/videos/{video.id}/").json()["urls"]["manifests"]["hls"]
+        assert hls.startswith(f"/api/videos/{video.id}/hls/"), hls
+        return f"{live_server_url}{hls}"
+
+    decode(api_hls())
+    call_command("migrate_to_scaleway", stdout=StringIO())
+    video.refresh_from_db()
+    assert video.storage_location == StorageLocation.SCALEWAY
+    assert requests.get(video.urls["manifests"]["hls"], timeout=10).status_code == 403  # private
+    decode(api_hls())
