@@ -105,7 +105,7 @@ def test_two_renditions_completing_at_once_in_two_processes_notify_once(
     settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = (
         "tests.runners.test_completion_once.record_outcome_to_file"
     )
-    video, parent, children = job_tree(resolutions=(480, 240, 240))
+    video, parent, children = job_tree(resolutions=(480, 360, 240))
     job_tree_finish(video=video, jobs=[parent])  # the parent is done; two children remain
     RunnerJob.objects.filter(pk__in=[c.pk for c in children]).update(
         state=RunnerJobState.PROCESSING
