@@ -1,6 +1,11 @@
 """Video storage: the storages, the upload strategies (STORAGE_BACKEND) and Range serving."""
 
+import contextlib
+import os
+import tempfile
+
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import storages
 from django.utils.module_loading import import_string
 
@@ -102,12 +107,41 @@ def storage_replace(storage, key: str, content) -> str:
     Storages pick a new name when the key is taken (or not, per ``file_overwrite``): our keys
     are part of the protocol (upload-ended, playlists), so a new name is an error.
     """
+    path = _local_path(storage, key)
+    if path is not None:
+        _file_replace(storage, path, content)
+        return key
     if storage.exists(key):
         storage.delete(key)
     saved = storage.save(key, content)
     if saved != key:
         raise RuntimeError(f"Storage saved {saved!r} instead of {key!r}.")
     return saved
+
+
+def _local_path(storage, key: str) -> str | None:
+    try:
+        return storage.path(key)
+    except NotImplementedError:
+        return None
+
+
+def _file_replace(storage, path: str, content) -> None:
+    """On a disk, delete-then-save races with another writer of the same key (two processes
+    concluding one transcoding): write beside it and rename, which replaces atomically."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".replace-")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            for chunk in (content if hasattr(content, "chunks") else File(content)).chunks():
+                out.write(chunk)
+        os.chmod(temporary, storage.file_permissions_mode or 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def storage_listdir(storage, prefix: str) -> tuple[list[str], list[str]]:
