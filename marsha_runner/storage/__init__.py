@@ -6,7 +6,7 @@ import tempfile
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 from django.utils.module_loading import import_string
 
 from .base import UploadBackend, UploadRefused
@@ -120,10 +120,8 @@ def storage_replace(storage, key: str, content) -> str:
 
 
 def _local_path(storage, key: str) -> str | None:
-    try:
-        return storage.path(key)
-    except NotImplementedError:
-        return None
+    """The file behind ``key`` on a disk storage (an in-memory one has paths, but no files)."""
+    return storage.path(key) if isinstance(storage, FileSystemStorage) else None
 
 
 def _file_replace(storage, path: str, content) -> None:
