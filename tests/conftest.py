@@ -59,6 +59,12 @@ def _service_marks(request, settings):
         )
     if "browser" in marks:
         require(os.path.exists("/usr/bin/chromium"), "needs Debian chromium (/usr/bin/chromium)")
+    if "speech" in marks:
+        # Imported here: faster-whisper takes about 2 s to import, only speech tests need it.
+        from marsha_runner.devrunner.whisper import whisper_available
+
+        require(bool(shutil.which("espeak-ng")), "needs Debian's espeak-ng (apt-get install)")
+        require(whisper_available(), "needs faster-whisper and its model (make install)")
 
 
 def database_url_of(connection) -> str:

@@ -4,7 +4,11 @@ Like peertube-runner 0.0.16: register (or a seeded runner token), socket.io WebS
 ``/runners`` with auth ``{runnerToken}`` reacting to ``available-jobs``, ``jobs/request``,
 ``accept``, POST to the job's ``videoFileUrl`` following a 301/302/303 as a bare GET,
 ``update`` with progress, a real ffmpeg HLS fMP4 transcode (single file + byte-range playlist)
-to the job's resolution and fps, then a multipart ``success``. Every status is asserted the
+to the job's resolution and fps, then a multipart ``success``. ``video-transcription`` jobs are
+transcribed with faster-whisper (``whisper.py``) and sent like peertube-runner's
+``processVideoTranscription``: an ``update`` without progress, then ``success`` with
+``payload[inputLanguage]`` and the ``payload[vttFile]`` upload; media without audio is an
+``error`` with peertube-runner's message. Every status is asserted the
 way the real runner asserts it (200 register/request/accept, 204 the others).
 
 Also like peertube-runner: the source is fetched with a JSON body; up to ``concurrency`` jobs
@@ -14,7 +18,7 @@ runner goes on. It asks for jobs at start, after each job and on each ping, neve
 
     client = RunnerClient(live_server_url, runner_token)
     done = client.run_until_idle(timeout=120)
-    client.ffmpeg_seconds, client.failed, client.max_in_flight
+    client.ffmpeg_seconds, client.whisper_seconds, client.failed, client.max_in_flight
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from urllib.parse import urljoin
 
 import requests
 
+from marsha_runner.devrunner.whisper import (
+    TranscriptionFailed,
+    whisper_available,
+    whisper_transcribe,
+)
+
 logger = logging.getLogger(__name__)
 
 HLS_JOB = "vod-hls-transcoding"
@@ -38,6 +48,15 @@ TRANSCRIPTION_JOB = "video-transcription"
 REDIRECTS_AS_GET = (301, 302, 303)
 CONCURRENCY = 2  # peertube-runner's default (--concurrency)
 ERROR_MESSAGE_MAX = 5000  # what the server takes (PeerTube's limit)
+# The language sent with a transcription: the one whisper detected, unless a protocol test
+# overrides it (another code, or None to send none).
+DETECTED = "detected"
+
+
+def runner_job_types(whisper_model: str | None = None) -> list[str]:
+    """What this runner can do: HLS, and transcription when faster-whisper and a model are
+    installed (the dev extra)."""
+    return [HLS_JOB, TRANSCRIPTION_JOB] if whisper_available(whisper_model) else [HLS_JOB]
 
 
 class RunnerProtocolError(AssertionError):
@@ -66,21 +85,23 @@ class RunnerClient:
         *,
         registration_token: str | None = None,
         name: str | None = None,
-        job_types=(HLS_JOB,),
+        job_types=None,
         workdir: str | Path | None = None,
         session: requests.Session | None = None,
         http_timeout: float = 60,
-        transcript_language: str = "en",
+        transcript_language: str | None = DETECTED,
+        whisper_model: str | None = None,
         concurrency: int = CONCURRENCY,
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1.")
         self.transcript_language = transcript_language
+        self.whisper_model = whisper_model  # None: the bundled tiny.en (whisper.py)
         self.base_url = base_url.rstrip("/")
         self._session = session
         self._sessions = threading.local()  # one requests.Session per worker thread
         self.concurrency = concurrency
-        self.job_types = list(job_types)
+        self.job_types = list(job_types or runner_job_types(whisper_model))
         self.http_timeout = http_timeout
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="runner-client-"))
         self.runner_token = runner_token
@@ -92,6 +113,8 @@ class RunnerClient:
         self._ping = threading.Event()
         self._sio = None
         self.ffmpeg_seconds = 0.0
+        self.whisper_seconds = 0.0  # transcription work, model loaded
+        self.transcripts: list = []  # whisper.Transcript of each transcription done
         self.completed: list[dict] = []  # jobs this runner sent success for
         self.failed: list[tuple[dict, str]] = []  # (job, message) this runner reported
         self.events: list[tuple[str, str]] = []  # (call, job uuid), in order
@@ -147,8 +170,9 @@ class RunnerClient:
     def _job_body(self, job: dict, **extra) -> dict:
         return {"runnerToken": self.runner_token, "jobToken": job["jobToken"], **extra}
 
-    def update(self, job: dict, progress: int) -> None:
-        body = self._job_body(job, progress=progress)
+    def update(self, job: dict, progress: int | None) -> None:
+        """``progress`` None: no progress field (peertube-runner's transcription updates)."""
+        body = self._job_body(job) if progress is None else self._job_body(job, progress=progress)
         _expect(self.post(f"jobs/{job['uuid']}/update", json=body), 204, "update")
 
     def error(self, job: dict, message: str) -> None:
@@ -225,20 +249,23 @@ class RunnerClient:
             raise JobFailed(f"ffmpeg failed: {done.stderr.decode(errors='replace')[-800:]}")
         return video_file, playlist_file
 
-    def transcribe(self, job: dict, source: Path, outdir: Path) -> Path:
-        """A WebVTT for ``source``, made here: whisper (the real runner's transcriber) cannot
-        run on this machine, so the cue text is fixed and only its timing comes from the
-        media (ffprobe). Everything around it (download, multipart success) is the protocol."""
-        done = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-             str(source)],
-            capture_output=True, timeout=120, check=True,
-        )  # fmt: skip
-        seconds = max(float(done.stdout.strip() or 1), 0.5)
-        end = f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
-        vtt = outdir / f"{uuid.uuid4()}-{self.transcript_language}.vtt"
-        vtt.write_text(f"WEBVTT\n\n00:00:00.000 --> {end}\n(made by the test runner)\n")
-        return vtt
+    def transcribe(self, job: dict, source: Path, outdir: Path) -> tuple[Path, str | None]:
+        """The job's media into a WebVTT with faster-whisper (the job's language when its
+        payload names one, else detected); (the VTT, the language to send)."""
+        try:
+            transcript = whisper_transcribe(
+                media=source,
+                vtt=outdir / f"{uuid.uuid4()}.vtt",
+                model=self.whisper_model,
+                language=(job.get("payload") or {}).get("language"),
+            )
+        except TranscriptionFailed as err:
+            raise JobFailed(str(err)) from err
+        with self._lock:
+            self.whisper_seconds += transcript.seconds
+            self.transcripts.append(transcript)
+        language = self.transcript_language
+        return transcript.vtt, transcript.language if language == DETECTED else language
 
     def success_transcription(self, job: dict, vtt_file: Path, language: str | None) -> None:
         body = self._job_body(job)
@@ -262,11 +289,11 @@ class RunnerClient:
         outdir = Path(tempfile.mkdtemp(dir=self.workdir))
         try:
             source = self.download(job, outdir / "source")
-            self.update(job, progress=10)
             if job.get("type") == TRANSCRIPTION_JOB:
-                vtt = self.transcribe(job, source, outdir)
-                self.success_transcription(job, vtt, self.transcript_language)
+                self.update(job, progress=None)
+                self.success_transcription(job, *self.transcribe(job, source, outdir))
                 return True
+            self.update(job, progress=10)
             video_file, playlist_file = self.transcode(job, source, outdir)
             self.update(job, progress=90)
             self.success(job, video_file, playlist_file)

@@ -1,8 +1,9 @@
-"""Transcription through the runners, over a real uvicorn server with the test runner client.
+"""Transcription through the runners, over a real uvicorn server with the dev runner client.
 
-The runner client downloads the media through the protocol and sends a multipart success like
-peertube-runner, but makes the WebVTT itself: whisper cannot run on this machine, so the cue
-text is fixed (its timing comes from the media). Everything on our side is real.
+The video speaks (espeak-ng); the runner client downloads the media through the protocol,
+transcribes it with faster-whisper (tiny.en) and sends a multipart success like
+peertube-runner. Everything is real; the tests of a refused language only override the
+language the runner sends (the VTT is still whisper's).
 """
 
 import json
@@ -26,9 +27,9 @@ from marsha_runner.videos import services as videos
 from marsha_runner.videos.constants import SubtitleState, UploadState
 from marsha_runner.videos.models import SubtitleTrack, Video
 from tests.factories import VideoFactory
-from tests.runners.media import store_clip
+from tests.speech import assert_transcript, make_spoken_clip, media_seconds
 
-pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg]
+pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg, pytest.mark.speech]
 
 STAMP = 1767261600
 
@@ -50,9 +51,12 @@ def client(base_url, token, tmp_path, name, **kwargs):
 
 @pytest.fixture
 def ready_video(videos_root, live_server_url, runner_token, tmp_path):
-    """A video transcoded for real (one 240p rendition) and ready."""
+    """A spoken video transcoded for real (one 240p rendition) and ready."""
     video = VideoFactory(upload_state=UploadState.PROCESSING, processing_stamp=STAMP)
-    store_clip(videos_root, video.source_key(STAMP), width=426, height=240, seconds=2)
+    source = videos_root / video.source_key(STAMP)
+    source.parent.mkdir(parents=True)
+    make_spoken_clip(source)
+    video.spoken_seconds = media_seconds(source)
     videos.video_launch_transcoding(video_id=video.id, stamp=STAMP)
     client(live_server_url, runner_token, tmp_path, "hls", job_types=[HLS_JOB]).run_until_idle(
         timeout=120, idle=1
@@ -84,7 +88,7 @@ def test_success_stores_one_track_shown_in_the_api(
     storage = storages["videos"]
     assert track.key == f"{ready_video.output_prefix(STAMP)}/{STAMP}-en.vtt"
     with storage.open(track.key) as handle:
-        assert handle.read().startswith(b"WEBVTT")
+        assert_transcript(handle.read().decode(), spoken_seconds=ready_video.spoken_seconds)
     assert SubtitleTrack.objects.filter(video=ready_video).count() == 1
 
     ready_video.refresh_from_db()

@@ -36,12 +36,21 @@ class Command(BaseCommand):
             help="Seconds between asks when no ping comes (default 30).",
         )
         parser.add_argument(
+            "--whisper-model",
+            help="Whisper model of transcription jobs: a CTranslate2 folder or a faster-whisper "
+            "name (default: DEV_RUNNER_WHISPER_MODEL, else the bundled tiny.en).",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="Print a JSON summary on stdout when stopped."
         )
 
     def handle(self, *args, **options):
         try:
-            from marsha_runner.devrunner.client import RunnerClient, RunnerProtocolError
+            from marsha_runner.devrunner.client import (
+                TRANSCRIPTION_JOB,
+                RunnerClient,
+                RunnerProtocolError,
+            )
             from marsha_runner.devrunner.serve import devrunner_serve
         except ImportError as err:
             raise CommandError(
@@ -67,8 +76,11 @@ class Command(BaseCommand):
             stop.set()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        client = RunnerClient(url, token, workdir=options["workdir"])
-        log.info("dev runner for %s (Ctrl-C stops it)", url)
+        model = options["whisper_model"] or settings.DEV_RUNNER_WHISPER_MODEL or None
+        client = RunnerClient(url, token, workdir=options["workdir"], whisper_model=model)
+        log.info("dev runner for %s, jobs %s (Ctrl-C stops it)", url, ", ".join(client.job_types))
+        if TRANSCRIPTION_JOB not in client.job_types:
+            log.warning("no transcription: faster-whisper or its model is missing (make install)")
         try:
             jobs_done = devrunner_serve(client=client, stop=stop, poll=options["poll"])
         except RunnerProtocolError as err:
