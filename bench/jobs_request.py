@@ -30,7 +30,7 @@ SELECT gen_random_uuid(), gen_random_uuid(), 'http://bench', 'vod-hls-transcodin
        3, 0, 0, now(), now(), now()
 FROM generate_series(1, %s)
 """
-INDEX = "runners_runnerjob_pending_priority"
+INDEX = "runners_runnerjob_pending_order"  # runners migration 0007
 
 
 def main():
@@ -94,7 +94,7 @@ def main():
         with connection.cursor() as cursor:
             cursor.execute(
                 f"CREATE INDEX {INDEX} ON django_peertube_runner_connector_runnerjob "
-                "(priority) WHERE state = 1"
+                '(priority, "createdAt", id) WHERE state = 1'
             )
             cursor.execute("ANALYZE django_peertube_runner_connector_runnerjob")
         print(

@@ -12,9 +12,13 @@ transcribed with faster-whisper (``whisper.py``) and sent like peertube-runner's
 way the real runner asserts it (200 register/request/accept, 204 the others).
 
 Also like peertube-runner: the source is fetched with a JSON body; up to ``concurrency`` jobs
-(2 by default) run at once, a job being accepted only when a slot is free; a job that fails
-(ffmpeg, download, a refused success) is reported with ``error`` and its message, and the
-runner goes on. It asks for jobs at start, after each job and on each ping, never on a timer.
+(2 by default) run at once; a job that fails (ffmpeg, download, a refused success) is reported
+with ``error`` and its message, and the runner goes on. It picks jobs by peertube-runner's own
+rule (``check_available_jobs``, apps/peertube-runner/src/server/server.ts): at start, on each
+ping and when one of its jobs ends it asks ``jobs/request`` and accepts the **first** supported
+job of the list, one per check; after a successful accept it checks again 2.5 s later while a
+slot is free; after a ``runner_job_not_in_pending_state`` refusal it waits for the next ping or
+the end of one of its own jobs; a ping arriving during a check is dropped. Never on a timer.
 
     client = RunnerClient(live_server_url, runner_token)
     done = client.run_until_idle(timeout=120)
@@ -29,7 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -47,6 +51,7 @@ HLS_JOB = "vod-hls-transcoding"
 TRANSCRIPTION_JOB = "video-transcription"
 REDIRECTS_AS_GET = (301, 302, 303)
 CONCURRENCY = 2  # peertube-runner's default (--concurrency)
+RECHECK_AFTER_ACCEPT = 2.5  # peertube-runner's wait(2500) after a check that found a job
 ERROR_MESSAGE_MAX = 5000  # what the server takes (PeerTube's limit)
 # The language sent with a transcription: the one whisper detected, unless a protocol test
 # overrides it (another code, or None to send none).
@@ -119,6 +124,12 @@ class RunnerClient:
         self.failed: list[tuple[dict, str]] = []  # (job, message) this runner reported
         self.events: list[tuple[str, str]] = []  # (call, job uuid), in order
         self.max_in_flight = 0  # the most jobs this runner held at once
+        self.refused = 0  # accepts refused with runner_job_not_in_pending_state
+        self.pings_dropped = 0  # pings that came during a check (the runner ignores them)
+        # [accepted, finished] wall-clock times of each job held (a busy slot), for the benches
+        self.slots: list[list[float | None]] = []
+        self._checking = False
+        self._wake = threading.Event()  # a ping, a job ending: the loop looks again
         self._lock = threading.Lock()
 
     # --- HTTP ---------------------------------------------------------------------------------
@@ -334,8 +345,13 @@ class RunnerClient:
         return self._sio is not None and self._sio.connected
 
     def _on_ping(self, *args):
-        self.pings += 1
+        with self._lock:
+            if self._checking:  # peertube-runner: `if (this.checkingAvailableJobs) return`
+                self.pings_dropped += 1
+                return
+            self.pings += 1
         self._ping.set()
+        self._wake.set()
 
     def wait_ping(self, timeout: float) -> bool:
         """Wait for an ``available-jobs`` ping (consumes it)."""
@@ -350,62 +366,92 @@ class RunnerClient:
 
     # --- the runner's loop --------------------------------------------------------------------
 
-    def run_once(self) -> int:
-        """Ask for jobs, take and process every one we win, ``concurrency`` at a time; how many
-        succeeded."""
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="runner-job") as pool:
-            in_flight = self._take(pool, {})
-            return sum(future.result() for future in in_flight)
+    def check_available_jobs(self, pool: ThreadPoolExecutor, in_flight: dict, process=None):
+        """peertube-runner's ``checkAvailableJobs`` for one server: ask ``jobs/request``, take
+        the first supported job of the list and, if a slot is free, accept and start it
+        (``process(job)``, in ``pool``; ``in_flight`` maps its future to the job).
 
-    def _take(self, pool: ThreadPoolExecutor, in_flight: dict) -> dict:
-        """Ask for jobs and accept as many as free slots, then start them (peertube-runner's
-        checkAvailableJobs). Returns ``in_flight`` (future → job) with the new ones."""
-        free = self.concurrency - len(in_flight)
-        if free <= 0:
-            return in_flight
-        accepted = []
-        for available in self.request_jobs():
-            if len(accepted) >= free:
-                break
-            job = self.accept(available["uuid"])
-            if job is not None:
-                accepted.append(job)
-        for job in accepted:
-            in_flight[pool.submit(self.process, job)] = job
+        True when the runner checks again ``RECHECK_AFTER_ACCEPT`` s later: a job was accepted
+        and a slot is still free. A ``runner_job_not_in_pending_state`` refusal gives False:
+        the runner then waits for the next ping or the end of one of its own jobs (this is the
+        flaw of issue 18: every runner gets the same list, all but one lose the race).
+        """
         with self._lock:
+            if self._checking:
+                return False
+            self._checking = True
+        had_job = False
+        try:
+            offered = self.request_jobs()
+            first = next((job for job in offered if job.get("type") in self.job_types), None)
+            if first is not None and len(in_flight) < self.concurrency:
+                job = self.accept(first["uuid"])
+                if job is None:
+                    with self._lock:
+                        self.refused += 1
+                else:
+                    had_job = True
+                    self._start(pool, in_flight, job, process or self.process)
+            elif first is not None:
+                had_job = True  # offered, but every slot is busy: no accept, no re-check
+        finally:
+            with self._lock:
+                self._checking = False
+        return had_job and len(in_flight) < self.concurrency
+
+    def _start(self, pool: ThreadPoolExecutor, in_flight: dict, job: dict, process) -> None:
+        slot = [time.time(), None]
+
+        def done(_future):
+            slot[1] = time.time()
+            self._wake.set()
+
+        future = pool.submit(process, job)
+        in_flight[future] = job
+        with self._lock:
+            self.slots.append(slot)
             self.max_in_flight = max(self.max_in_flight, len(in_flight))
-        return in_flight
+        future.add_done_callback(done)
 
     def run_until_idle(self, timeout: float = 300, idle: float = 3, socket: bool = True) -> int:
-        """Work like the runner (ask at start, after each job and on each ping, up to
-        ``concurrency`` jobs at once) until no job runs, none is offered and no ping comes for
-        ``idle`` seconds. Returns the number of jobs that succeeded (failures are reported to
-        the server and listed in ``failed``); raises TimeoutError past ``timeout``."""
+        """Work like the runner (``check_available_jobs`` at start, on each ping, when one of
+        its jobs ends and 2.5 s after a check that took a job, up to ``concurrency`` jobs at
+        once) until no job runs, no re-check is due and no ping comes for ``idle`` seconds.
+        Returns the number of jobs that succeeded (failures are reported to the server and
+        listed in ``failed``); raises TimeoutError past ``timeout``."""
         if socket and self._sio is None:
             self.connect()
         deadline = time.monotonic() + timeout
         total = 0
         in_flight: dict = {}
+        recheck_at = None
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="runner-job")
         try:
-            ask = True  # at start, after each job, on each ping
+            check = True  # at start
             while True:
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline:
                     raise TimeoutError(f"Runner still busy after {timeout}s ({total} jobs).")
-                if ask or self._ping.is_set():
+                self._wake.clear()
+                for future in [future for future in in_flight if future.done()]:
+                    in_flight.pop(future)
+                    total += future.result()  # a failed error report raises here
+                    check = True  # the end of one of its jobs
+                if self._ping.is_set():
                     self._ping.clear()
-                    in_flight = self._take(pool, in_flight)
-                    ask = False
-                if in_flight:
-                    finished, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        in_flight.pop(future)
-                        total += future.result()  # a failed error report raises here
-                        ask = True
+                    check = True
+                if recheck_at is not None and now >= recheck_at:
+                    recheck_at, check = None, True
+                if check:
+                    check = False
+                    if self.check_available_jobs(pool, in_flight):
+                        recheck_at = time.monotonic() + RECHECK_AFTER_ACCEPT
                     continue
-                if not self.wait_ping(min(idle, max(0.0, deadline - time.monotonic()))):
+                if in_flight or recheck_at is not None:
+                    wake_in = recheck_at - now if recheck_at is not None else 1.0
+                    self._wake.wait(max(0.0, min(wake_in, 1.0, deadline - now)))
+                elif not self._wake.wait(min(idle, max(0.0, deadline - now))):
                     return total
-                ask = True
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             if socket:

@@ -2,9 +2,10 @@
 
 A development and test tool (`make runner`, ``manage.py dev_runner``); production runs
 PeerTube's own ``peertube-runner``. Like that runner it runs up to ``client.concurrency`` jobs at
-once and asks for jobs when it starts, after each job and on each ``available-jobs`` ping; it
-also asks every ``poll`` seconds and reconnects its
-socket when the server went away, so it survives a restarted ``make run``.
+once and picks them by its rule (``RunnerClient.check_available_jobs``): at start, after each
+job, on each ``available-jobs`` ping and 2.5 s after a check that took a job; it also asks every
+``poll`` seconds and reconnects its socket when the server went away, so it survives a
+restarted ``make run``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from socketio.exceptions import SocketIOError
 
-from marsha_runner.devrunner.client import RunnerClient, RunnerProtocolError
+from marsha_runner.devrunner.client import (
+    RECHECK_AFTER_ACCEPT,
+    RunnerClient,
+    RunnerProtocolError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +52,6 @@ def devrunner_process(*, client: RunnerClient, job: dict) -> bool:
     return succeeded
 
 
-def devrunner_take_jobs(*, client: RunnerClient, pool: ThreadPoolExecutor, in_flight: set) -> None:
-    """Accept offered jobs while a slot is free (``client.concurrency``, 2 like
-    peertube-runner) and start them; ``in_flight`` holds their futures."""
-    for available in client.request_jobs():
-        if len(in_flight) >= client.concurrency:
-            return
-        job = client.accept(available["uuid"])
-        if job is not None:  # None: another runner won it
-            in_flight.add(pool.submit(devrunner_process, client=client, job=job))
-
-
 def devrunner_serve(
     *, client: RunnerClient, stop: threading.Event, poll: float = 30, retry: float = 2
 ) -> int:
@@ -65,8 +59,13 @@ def devrunner_serve(
     that does not answer is waited for; one that refuses the runner raises RunnerProtocolError."""
     total = 0
     last_ask = 0.0
-    in_flight: set = set()
+    recheck_at = None
+    in_flight: dict = {}
     pool = ThreadPoolExecutor(client.concurrency, thread_name_prefix="dev-runner-job")
+
+    def process(job):
+        return devrunner_process(client=client, job=job)
+
     try:
         while not stop.is_set():
             try:
@@ -75,14 +74,18 @@ def devrunner_serve(
                     client.connect()
                     logger.info("connected to %s, waiting for jobs", client.base_url)
                     last_ask = 0.0
-                finished = {future for future in in_flight if future.done()}
-                in_flight -= finished
-                total += sum(future.result() for future in finished)
+                finished = [future for future in in_flight if future.done()]
+                for future in finished:
+                    in_flight.pop(future)
+                    total += future.result()
                 pinged = client.wait_ping(0)
-                if pinged or finished or time.monotonic() - last_ask >= poll:
-                    last_ask = time.monotonic()
-                    devrunner_take_jobs(client=client, pool=pool, in_flight=in_flight)
-                stop.wait(0.2)
+                now = time.monotonic()
+                due = recheck_at is not None and now >= recheck_at
+                if pinged or finished or due or now - last_ask >= poll:
+                    last_ask, recheck_at = now, None
+                    if client.check_available_jobs(pool, in_flight, process=process):
+                        recheck_at = time.monotonic() + RECHECK_AFTER_ACCEPT
+                stop.wait(0.05)
             except (requests.ConnectionError, requests.Timeout, SocketIOError) as err:
                 logger.warning(
                     "%s does not answer (%s); retrying in %ss", client.base_url, err, retry

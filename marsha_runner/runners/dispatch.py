@@ -9,6 +9,15 @@ a call is offered to it, and a job offered was pending when the read began (the 
 own guarantee: accept re-checks the state under a lock). Without concurrent calls a batch is
 one call: no waiting is added.
 
+Concurrent requesters take different jobs (issue 18): peertube-runner accepts the first job
+of its list, so when every runner gets the same list all but one lose the race at each ping
+and sit idle until the next one. Each runner's answer starts with a job *reserved* for it for
+``RESERVATION_SECONDS`` (its own reservation if one is still offered, else the first job no
+other runner holds), then the others in order: a reservation only reorders, it never hides a
+job, so an idle runner still gets a reserved job when nothing else waits. Reservations live in
+this process (several web processes each keep theirs; a runner that still loses a race is
+pinged again by the accept, see ``protocol.runner_job_accept``).
+
 ``lastContact`` is written at most every ``LAST_CONTACT_EVERY`` (as PeerTube and the
 library's ``update_last_contact``), by a conditional UPDATE, so a fleet asking every second
 does not write the runner row every second.
@@ -17,6 +26,8 @@ does not write the runner row every second.
 import asyncio
 import json
 import logging
+import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +54,10 @@ from .views import runner_body
 logger = logging.getLogger(__name__)
 
 READER_THREADS = 4
+ANSWERED = 10  # jobs in one answer, as PeerTube
+CANDIDATES = 50  # pending jobs read, so that many runners each get a different first job
+RESERVATION_SECONDS = 2.0  # request → accept takes milliseconds; a runner that did not accept
+# its reserved job in that time (every slot busy) leaves it to the others
 
 _readers = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="runner-dispatch")
 
@@ -78,7 +93,7 @@ def _pending_jobs(job_types) -> list[dict]:
     key = tuple(job_types) if job_types else None
     compiled = _jobs_sql.get(key)
     if compiled is None:
-        queryset = runner_jobs_available(job_types=job_types).values_list(
+        queryset = runner_jobs_available(job_types=job_types, limit=CANDIDATES).values_list(
             "uuid", "type", "payload"
         )
         compiled = _jobs_sql.setdefault(key, queryset.query.sql_with_params())
@@ -148,6 +163,41 @@ async def _in_reader(**kwargs) -> Offer:
     return await loop.run_in_executor(_readers, lambda: _offer_read_on_reader(**kwargs))
 
 
+class _Reservations:
+    """job uuid → (runner token, until): which runner's answer starts with which job."""
+
+    def __init__(self):
+        self._held: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def answer(self, token: str, jobs: list) -> list:
+        """``jobs`` (in priority order) as this runner's answer: its reserved job first."""
+        if not jobs:
+            return jobs
+        now = time.monotonic()
+        with self._lock:
+            if len(self._held) > 4 * CANDIDATES:
+                self._held = {k: v for k, v in self._held.items() if v[1] > now}
+            mine = free = None
+            for index, job in enumerate(jobs):
+                holder, until = self._held.get(job["uuid"], (None, 0.0))
+                if until <= now:
+                    holder = None
+                if holder == token:
+                    mine = index
+                    break
+                if holder is None and free is None:
+                    free = index
+            chosen = mine if mine is not None else free
+            if chosen is None:  # every job held by another runner: the plain order
+                return jobs[:ANSWERED]
+            self._held[jobs[chosen]["uuid"]] = (token, now + RESERVATION_SECONDS)
+        return [jobs[chosen], *jobs[:chosen], *jobs[chosen + 1 :]][:ANSWERED]
+
+
+_reservations = _Reservations()
+
+
 async def _read_batches(queue: _Queue, job_types) -> None:
     """Read for every call waiting, again and again until none waits."""
     try:
@@ -165,7 +215,8 @@ async def _read_batches(queue: _Queue, job_types) -> None:
                 continue
             for token, _, future in batch:
                 if not future.done():  # a caller that went away
-                    future.set_result(offer if token in offer.runner_tokens else None)
+                    known = token in offer.runner_tokens
+                    future.set_result(_reservations.answer(token, offer.jobs) if known else None)
     finally:
         queue.task = None
 
@@ -182,8 +233,7 @@ async def runner_jobs_offer(*, runner_token: str, job_types, ip: str | None) -> 
     queue.waiting.append((runner_token, ip or "", future))
     if queue.task is None:
         queue.task = loop.create_task(_read_batches(queue, list(key) if key else None))
-    offer = await future
-    return None if offer is None else offer.jobs
+    return await future
 
 
 @require_POST

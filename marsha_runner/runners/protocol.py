@@ -35,6 +35,7 @@ from .problems import RunnerRefusal
 from .results import runner_job_result_check
 from .selectors import runner_job_video_uuid
 from .services import runner_token_generate
+from .socket import runner_ping_soon
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +215,12 @@ def _job_of_runner(
 
 
 def runner_job_accept(*, runner_token, job_uuid, ip: str | None = None) -> RunnerJob:
-    """Give a pending job to this runner with a fresh job token."""
+    """Give a pending job to this runner with a fresh job token.
+
+    Either way, while jobs wait the runner is pinged again, alone, a moment later (issue 18):
+    peertube-runner checks again 2.5 s after an accept, and after a refused one only on the
+    next ping, so without it a free slot idles while jobs wait.
+    """
     runner = runner_by_token(runner_token=runner_token)
     job_uuid = runner_uuid_clean(job_uuid)
     with transaction.atomic():
@@ -222,15 +228,22 @@ def runner_job_accept(*, runner_token, job_uuid, ip: str | None = None) -> Runne
         if job is None:
             raise _unknown_job()
         if job.state != RunnerJobState.PENDING:
+            _runner_ping_if_jobs_wait(runner)
             raise RunnerRefusal(400, NOT_PENDING, "This job is not in pending state anymore.")
         job.state = RunnerJobState.PROCESSING
         job.processingJobToken = f"ptrjt-{uuid_lib.uuid4()}"
         job.startedAt = timezone.now()
         job.runner = runner
         job.save()
+        transaction.on_commit(lambda: _runner_ping_if_jobs_wait(runner))
     runner_contact(runner=runner, ip=ip)
     logger.info("Runner %s accepted job %s (%s).", runner.name, job.uuid, job.type)
     return job
+
+
+def _runner_ping_if_jobs_wait(runner: Runner) -> None:
+    if RunnerJob.objects.filter(state=RunnerJobState.PENDING).exists():
+        runner_ping_soon(runner_id=runner.pk)
 
 
 def runner_job_progress_clean(progress) -> int | None:

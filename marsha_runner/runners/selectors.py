@@ -46,11 +46,12 @@ def runner_jobs_active_exist(*, video_uuid) -> bool:
 
 
 def runner_jobs_available(*, job_types=None, limit: int = 10):
-    """Pending jobs by priority (the library's query; served by our partial index)."""
+    """Pending jobs, by priority class then oldest first (issue 18; served by the partial
+    index of migration 0007)."""
     jobs = RunnerJob.objects.filter(state=RunnerJobState.PENDING)
     if job_types:
         jobs = jobs.filter(type__in=job_types)
-    return jobs.order_by("priority")[:limit]
+    return jobs.order_by("priority", "createdAt", "id")[:limit]
 
 
 def runners_with_activity(queryset, *, since):

@@ -22,21 +22,28 @@ logger = logging.getLogger(__name__)
 NAMESPACE = "/runners"
 
 
-def _runner_name(token):
-    return Runner.objects.filter(runnerToken=token).values_list("name", flat=True).first()
+def _runner_of(token):
+    return Runner.objects.filter(runnerToken=token).values_list("id", "name").first()
+
+
+def runner_room(runner_id) -> str:
+    """The socket.io room of one runner's sockets (by id: a token is never a room name)."""
+    return f"runner-{runner_id}"
 
 
 async def connect(sid, environ, auth=None):
     _server_loop_remember()
     token = auth.get("runnerToken") if isinstance(auth, dict) else None
-    name = (
-        await database_sync_to_async(_runner_name)(token)
+    found = (
+        await database_sync_to_async(_runner_of)(token)
         if isinstance(token, str) and token
         else None
     )
-    if name is None:
+    if found is None:
         logger.info("Refused a runner socket %s: missing or unknown runner token.", sid)
         raise socketio.exceptions.ConnectionRefusedError("unknown_runner_token")
+    runner_id, name = found
+    await sio.enter_room(sid, runner_room(runner_id), namespace=NAMESPACE)
     logger.info("Runner %s connected (sid %s).", name, sid)
 
 
@@ -83,7 +90,7 @@ def _redis_manager(url):
         return manager
 
 
-def _emit_local():
+def _emit_local(room=None):
     loop = _server_loop
     if loop is not None and loop.is_running() and not loop.is_closed():
         try:
@@ -92,11 +99,11 @@ def _emit_local():
             running = None
         if running is not loop:
             future = asyncio.run_coroutine_threadsafe(
-                sio.emit("available-jobs", namespace=NAMESPACE), loop
+                sio.emit("available-jobs", namespace=NAMESPACE, room=room), loop
             )
             future.add_done_callback(_log_failure)
             return
-    async_to_sync(sio.emit)("available-jobs", namespace=NAMESPACE)
+    async_to_sync(sio.emit)("available-jobs", namespace=NAMESPACE, room=room)
 
 
 def _log_failure(future):
@@ -104,13 +111,27 @@ def _log_failure(future):
         logger.warning("An available-jobs ping failed: %r", future.exception())
 
 
-def runners_ping() -> None:
-    """Send "available-jobs" to every connected runner; never raises (logged)."""
+def runners_ping(room=None) -> None:
+    """Send "available-jobs" to every connected runner (or those of ``room``); never raises
+    (logged)."""
     try:
         url = getattr(settings, "DJANGO_PEERTUBE_RUNNER_CONNECTOR_REDIS", None)
         if url:
-            _redis_manager(url).emit("available-jobs", data=None, namespace=NAMESPACE)
+            _redis_manager(url).emit("available-jobs", data=None, namespace=NAMESPACE, room=room)
         else:
-            _emit_local()
+            _emit_local(room)
     except Exception:
         logger.exception("Could not ping the runners.")
+
+
+# A runner that just accepted (a slot may be free: peertube-runner would wait 2.5 s) or lost an
+# accept (it would wait for the next ping) is pinged again, alone, a moment later: after it has
+# read the answer, since peertube-runner drops a ping that comes while it is still checking.
+RUNNER_REPING_DELAY = 0.1
+
+
+def runner_ping_soon(*, runner_id, delay: float = RUNNER_REPING_DELAY) -> None:
+    """Ping one runner's sockets ``delay`` seconds from now (a timer thread; never raises)."""
+    timer = threading.Timer(delay, runners_ping, kwargs={"room": runner_room(runner_id)})
+    timer.daemon = True
+    timer.start()
