@@ -157,6 +157,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# An unacknowledged task (acks_late) whose worker vanished with its machine is delivered again
+# after this many seconds; a task killed alone is put back at once (reject_on_worker_lost).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 # A request that enqueues after commit must not hang on a dead broker: fail fast, log, and let
 # runners_watchdog enqueue again (videos.services.video_launch_enqueue).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
@@ -264,13 +269,22 @@ STORAGES = {
 
 # --- Migration of legacy media to Scaleway (manage.py migrate_to_scaleway) -------------------
 
-# Objects copied at once per video, and the part size of streamed (multipart) copies: memory
-# held by one run is about MIGRATION_CONCURRENCY x MIGRATION_PART_SIZE.
+# Objects copied at once by one process (over all its videos, as rclone's --transfers), videos
+# in flight at once, part size of streamed (multipart) copies, and the bytes of object data a
+# process holds at once (its memory beyond the interpreter's, whatever the object sizes).
 MIGRATION_CONCURRENCY = env.int("MIGRATION_CONCURRENCY", default=8)
+MIGRATION_VIDEOS_AT_ONCE = env.int("MIGRATION_VIDEOS_AT_ONCE", default=4)
 MIGRATION_PART_SIZE = env.int("MIGRATION_PART_SIZE", default=8 * 1024 * 1024)
-# A run holds a per-video lock it renews while copying; a lock not renewed for this many
-# seconds (its process died) may be taken over.
+MIGRATION_MEMORY = env.int("MIGRATION_MEMORY", default=48 * 1024 * 1024)
+# Bytes per second a process copies at most (0: no limit), as rclone's --bwlimit.
+MIGRATION_BANDWIDTH = env.int("MIGRATION_BANDWIDTH", default=0)
+# Above this size a copy within one endpoint is UploadPartCopy (CopyObject's limit on S3).
+MIGRATION_SERVER_COPY_MAX = env.int("MIGRATION_SERVER_COPY_MAX", default=5 * 1024**3)
+# A run holds a per-video lease it renews while copying (every MIGRATION_LOCK_RENEW_EVERY
+# seconds, a quarter of the TTL by default); a lease not renewed for MIGRATION_LOCK_TTL seconds
+# (its process died) may be taken over, and a run whose renewal fails stops copying.
 MIGRATION_LOCK_TTL = env.int("MIGRATION_LOCK_TTL", default=120)
+MIGRATION_LOCK_RENEW_EVERY = env.float("MIGRATION_LOCK_RENEW_EVERY", default=None)
 
 # --- PeerTube runners (django-peertube-runner-connector) ------------------------------------
 

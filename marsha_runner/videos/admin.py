@@ -14,7 +14,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from marsha_runner.admin_kit import StaffAdmin, human_size, rolled_back, staff_action
-from marsha_runner.migration.services import MigrationRefused, video_migration_enqueue
+from marsha_runner.migration.staff import MigrationRefused, video_migration_enqueue
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
 from marsha_runner.runners.selectors import runner_jobs_of_destination
 

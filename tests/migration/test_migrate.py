@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from marsha_runner.migration import services
+from marsha_runner.migration import lease
 from marsha_runner.migration.models import MigrationLock, MigrationObject
 from marsha_runner.migration.stores import S3Store
 from marsha_runner.migration.tasks import migrate_videos_to_scaleway
@@ -237,11 +237,11 @@ def test_unknown_and_non_legacy_videos_are_reported(buckets):
 
 def test_lock_is_exclusive_and_a_dead_holder_is_taken_over(db):
     video = Video.objects.create(title="locked")
-    assert services.migration_lock_acquire(video_id=video.id, owner="a")
-    assert not services.migration_lock_acquire(video_id=video.id, owner="b")
+    assert lease.migration_lock_acquire(video_id=video.id, owner="a")
+    assert not lease.migration_lock_acquire(video_id=video.id, owner="b")
     MigrationLock.objects.filter(video=video).update(pid=2**22 + 12345)  # no such process
-    assert services.migration_lock_acquire(video_id=video.id, owner="b")
-    services.migration_lock_release(video_id=video.id, owner="a")  # not a's any more
+    assert lease.migration_lock_acquire(video_id=video.id, owner="b")
+    lease.migration_lock_release(video_id=video.id, owner="a")  # not a's any more
     assert MigrationLock.objects.get(video=video).owner == "b"
 
 

@@ -1,24 +1,19 @@
 """``manage.py migrate_to_scaleway``: copy legacy AWS media to Scaleway, prove it, switch.
 
-Stop it any time and run it again: verified objects are not copied twice, and no video is
-switched before every one of its objects is verified.
+Stop it any time and run it again: verified objects and parts are not copied twice, and no
+video is switched before every one of its objects is verified. ``--fan-out`` hands each video
+to a Celery task instead (workers on several machines); ``--status`` reads the progress of
+every run and worker.
 """
 
 import json
-import sys
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from marsha_runner.migration.services import Progress, videos_migrate_to_scaleway
-
-
-def _size(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
-        count /= 1024
-    return str(count)
+from marsha_runner.migration.progress_bar import ProgressBar, size_text
+from marsha_runner.migration.run import videos_migrate_to_scaleway, videos_migration_fan_out
+from marsha_runner.migration.selectors import migration_progress
 
 
 class Command(BaseCommand):
@@ -32,7 +27,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit", type=int, help="At most this many videos.")
         parser.add_argument(
-            "--concurrency", type=int, help="Parallel object copies (MIGRATION_CONCURRENCY)."
+            "--concurrency", type=int, help="Objects copied at once (MIGRATION_CONCURRENCY)."
+        )
+        parser.add_argument(
+            "--videos-at-once", type=int, help="Videos in flight (MIGRATION_VIDEOS_AT_ONCE)."
+        )
+        parser.add_argument(
+            "--max-seconds",
+            type=float,
+            help="Stop cleanly after this many seconds (cron): nothing new is started, large "
+            "uploads are left to be continued by the next run.",
+        )
+        parser.add_argument(
+            "--bwlimit", type=int, help="Bytes per second at most (MIGRATION_BANDWIDTH)."
         )
         parser.add_argument("--batch-size", type=int, default=100, help="Videos read at once.")
         parser.add_argument(
@@ -43,19 +50,37 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Say what would be copied; write nothing."
         )
+        parser.add_argument(
+            "--fan-out",
+            action="store_true",
+            help="Enqueue one Celery task per video instead of copying here.",
+        )
+        parser.add_argument(
+            "--status", action="store_true", help="Progress over every run and worker."
+        )
         parser.add_argument("--json", action="store_true", help="A JSON summary (cron).")
 
     def handle(self, *args, **options):
-        for name in ("limit", "concurrency", "batch_size"):
+        for name in ("limit", "concurrency", "batch_size", "videos_at_once", "bwlimit"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1.")
-        bar = self._progress(quiet=options["json"])
+        if options["max_seconds"] is not None and options["max_seconds"] <= 0:
+            raise CommandError("--max-seconds must be positive.")
+        if options["status"]:
+            return self._status(as_json=options["json"])
+        video_ids = [str(v) for v in options["video"]] or None
+        if options["fan_out"]:
+            return self._fan_out(video_ids, options)
+        bar = ProgressBar(self.stderr, quiet=options["json"])
         try:
             summary = videos_migrate_to_scaleway(
-                video_ids=[str(v) for v in options["video"]] or None,
+                video_ids=video_ids,
                 limit=options["limit"],
                 batch_size=options["batch_size"],
                 concurrency=options["concurrency"],
+                videos_at_once=options["videos_at_once"],
+                max_seconds=options["max_seconds"],
+                bandwidth=options["bwlimit"],
                 delete_source=options["delete_source"],
                 dry_run=options["dry_run"],
                 progress=bar.progress,
@@ -69,74 +94,52 @@ class Command(BaseCommand):
         if summary["failed"]:
             raise CommandError(f"{summary['failed']} video(s) failed.", returncode=1)
 
-    def _progress(self, *, quiet: bool):
-        """tqdm with bytes and rate on a TTY; one plain line per video otherwise."""
-        command = self
+    def _fan_out(self, video_ids, options):
+        if options["dry_run"]:
+            raise CommandError("--fan-out has no --dry-run: run without --fan-out to preview.")
+        result = videos_migration_fan_out(
+            video_ids=video_ids, limit=options["limit"], delete_source=options["delete_source"]
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(f"{result['queued']} video(s) enqueued; see --status.")
+        if result["error"]:
+            raise CommandError(result["error"], returncode=1)
 
-        class Bar:
-            bar = None
-
-            def __init__(self):
-                self.progress = Progress(
-                    on_video=self.video, on_bytes=self.bytes, on_done=self.done
-                )
-
-            def video(self, video_id, objects, size):
-                if quiet:
-                    return
-                if sys.stderr.isatty():
-                    from tqdm import tqdm
-
-                    self.close()
-                    self.bar = tqdm(
-                        total=size,
-                        unit="B",
-                        unit_scale=True,
-                        unit_divisor=1024,
-                        desc=f"{video_id[:8]} ({objects} objects)",
-                        file=sys.stderr,
-                    )
-                else:
-                    command.stderr.write(
-                        f"{video_id}: {objects} objects, {_size(size)}", style_func=str
-                    )
-
-            def bytes(self, count):
-                if self.bar is not None:
-                    self.bar.update(count)
-
-            def done(self, result):
-                if quiet:
-                    return
-                self.close()
-                line = (
-                    f"{result.video_id}: {result.status}"
-                    f"{' (' + result.reason + ')' if result.reason else ''}; "
-                    f"{result.objects_copied} copied, {result.objects_skipped} already verified"
-                )
-                command.stderr.write(line, style_func=str)
-
-            def close(self):
-                if self.bar is not None:
-                    self.bar.close()
-                    self.bar = None
-
-        return Bar()
+    def _status(self, *, as_json: bool):
+        status = migration_progress()
+        if as_json:
+            self.stdout.write(json.dumps(status))
+            return
+        eta = status["eta_seconds"]
+        self.stdout.write(
+            f"videos: {status['migrated']}/{status['videos']} migrated, {status['running']} "
+            f"running, {status['failed']} failed, {status['pending']} pending "
+            f"({status['queued']} queued)\n"
+            f"objects: {status['objects_done']}/{status['objects']} of the listed videos; "
+            f"{size_text(status['bytes_done'])} of {size_text(status['bytes'])}\n"
+            f"rate: {size_text(status['bytes_per_second'])}/s; "
+            f"ETA: {f'{eta // 3600}h{eta % 3600 // 60:02d}m' if eta is not None else 'unknown'}"
+        )
+        for error in status["last_errors"]:
+            self.stdout.write(f"FAILED {error['video']} ({error['on']}): {error['reason']}")
 
     def _report(self, summary: dict):
         if summary["dry_run"]:
             self.stdout.write(
                 f"Dry run: {summary['videos']} video(s), {summary['objects']} objects "
-                f"({_size(summary['bytes'])}); to copy: {summary['objects_copied']} objects "
-                f"({_size(summary['bytes_copied'])}). Nothing written."
+                f"({size_text(summary['bytes'])}); to copy: {summary['objects_copied']} objects "
+                f"({size_text(summary['bytes_copied'])}). Nothing written."
             )
             return
         deleted = summary["sources_deleted"]
         self.stdout.write(
             f"{summary['migrated']} migrated, {summary['skipped']} skipped, "
-            f"{summary['failed']} failed; {summary['objects_copied']} objects copied "
-            f"({_size(summary['bytes_copied'])}), {summary['objects_skipped']} already verified; "
-            f"{summary['seconds']} s, {_size(summary['bytes_per_second'])}/s"
+            f"{summary['failed']} failed, {summary['stopped']} stopped; "
+            f"{summary['objects_copied']} objects copied "
+            f"({size_text(summary['bytes_copied'])}), {summary['objects_skipped']} already "
+            f"verified; {summary['seconds']} s, {size_text(summary['bytes_per_second'])}/s"
             + (f"; {deleted} sources deleted" if deleted else "")
         )
         for item in summary["skips"]:

@@ -1,0 +1,144 @@
+"""The migration's writes to the database: what is listed, verified, uploading, and where
+each video stands. Batched: a run writes per flush (about twice a second per video) and per
+part of a large object, never per small object."""
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from marsha_runner.videos.models import Video
+
+from .copier import PartJournal
+from .models import MigrationObject, MigrationPart, MigrationVideo
+from .stores import ObjectInfo
+
+
+def listing_record(video: Video, listed: list[ObjectInfo]) -> list[MigrationObject]:
+    """Upsert the progress rows of what is listed; a changed source object is pending again."""
+    existing = {row.key: row for row in MigrationObject.objects.filter(video=video)}
+    new, changed = [], []
+    for info in listed:
+        row = existing.get(info.key)
+        if row is None:
+            new.append(
+                MigrationObject(video=video, key=info.key, size=info.size, source_etag=info.etag)
+            )
+        elif row.size != info.size or row.source_etag != info.etag:
+            row.size, row.source_etag = info.size, info.etag
+            row.state, row.checksum, row.verified_on = MigrationObject.State.PENDING, "", None
+            changed.append(row)
+    MigrationObject.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+    if changed:
+        MigrationObject.objects.bulk_update(
+            changed, ["size", "source_etag", "state", "checksum", "verified_on"], batch_size=1000
+        )
+    keys = {info.key for info in listed}
+    return [
+        row
+        for row in MigrationObject.objects.filter(video=video).order_by("key")
+        if row.key in keys
+    ]
+
+
+def verified_record(video_id, rows: list[MigrationObject]) -> None:
+    """Mark ``rows`` verified (each with its checksum) and count them on the video's
+    progress, in one transaction of two statements."""
+    now = timezone.now()
+    for row in rows:
+        row.state, row.error, row.verified_on = MigrationObject.State.VERIFIED, "", now
+    with transaction.atomic():
+        MigrationObject.objects.bulk_update(
+            rows, ["state", "checksum", "error", "verified_on"], batch_size=1000
+        )
+        MigrationVideo.objects.filter(video_id=video_id).update(
+            objects_done=F("objects_done") + len(rows),
+            bytes_done=F("bytes_done") + sum(row.size for row in rows),
+        )
+
+
+def object_error_record(row: MigrationObject, reason: str) -> None:
+    MigrationObject.objects.filter(pk=row.pk).update(error=reason)
+
+
+class DatabasePartJournal(PartJournal):
+    """Multipart uploads and their verified parts, in ``MigrationObject``/``MigrationPart``."""
+
+    def upload_of(self, row):
+        upload_id = (
+            MigrationObject.objects.filter(pk=row.pk).values_list("upload_id", flat=True).first()
+        )
+        if not upload_id:
+            return "", {}
+        parts = MigrationPart.objects.filter(object_id=row.pk, upload_id=upload_id)
+        return upload_id, {p.number: (p.md5, p.etag, p.size) for p in parts}
+
+    def upload_started(self, row, upload_id):
+        MigrationObject.objects.filter(pk=row.pk).update(upload_id=upload_id)
+
+    def part_verified(self, row, upload_id, number, size, md5, etag):
+        MigrationPart.objects.bulk_create(
+            [
+                MigrationPart(
+                    object_id=row.pk,
+                    upload_id=upload_id,
+                    number=number,
+                    size=size,
+                    md5=md5,
+                    etag=etag,
+                )
+            ],  # fmt: skip
+            ignore_conflicts=True,
+        )
+
+    def upload_ended(self, row):
+        with transaction.atomic():
+            MigrationObject.objects.filter(pk=row.pk).update(upload_id="")
+            MigrationPart.objects.filter(object_id=row.pk).delete()
+
+
+def recorded_uploads(video: Video) -> set[str]:
+    """Upload ids a run of this video recorded and may continue."""
+    return set(
+        MigrationObject.objects.filter(video=video)
+        .exclude(upload_id="")
+        .values_list("upload_id", flat=True)
+    )
+
+
+def video_progress_start(video: Video, *, worker: str) -> None:
+    now = timezone.now()
+    fields = {"state": MigrationVideo.State.RUNNING, "worker": worker, "reason": ""}
+    updated = MigrationVideo.objects.filter(video=video).update(
+        **fields, attempts=F("attempts") + 1, started_on=now, finished_on=None
+    )
+    if not updated:
+        MigrationVideo.objects.get_or_create(
+            video=video, defaults={**fields, "attempts": 1, "started_on": now}
+        )
+
+
+def video_progress_listed(video: Video, rows: list[MigrationObject]) -> None:
+    verified = [row for row in rows if row.state == MigrationObject.State.VERIFIED]
+    MigrationVideo.objects.filter(video=video).update(
+        objects_total=len(rows),
+        bytes_total=sum(row.size for row in rows),
+        objects_done=len(verified),
+        bytes_done=sum(row.size for row in verified),
+    )
+
+
+def video_progress_end(video_id, *, state: str, reason: str = "") -> None:
+    MigrationVideo.objects.filter(video_id=video_id).update(
+        state=state, reason=reason[:2000], finished_on=timezone.now()
+    )
+
+
+def videos_progress_queue(video_ids: list) -> None:
+    """Fan-out: each video is ``queued`` until a worker starts it (one INSERT … ON CONFLICT
+    and one UPDATE for the lot)."""
+    MigrationVideo.objects.bulk_create(
+        [MigrationVideo(video_id=v) for v in video_ids], batch_size=1000, ignore_conflicts=True
+    )
+    MigrationVideo.objects.filter(video_id__in=video_ids).exclude(
+        state=MigrationVideo.State.RUNNING
+    ).update(state=MigrationVideo.State.QUEUED, reason="", updated_on=timezone.now())

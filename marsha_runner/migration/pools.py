@@ -1,0 +1,68 @@
+"""What one process shares between the videos it migrates: threads, memory, time budget.
+
+A process copies ``concurrency`` objects at once whatever the number of videos in flight (as
+rclone's ``--transfers``), sends as many parts of large objects at once, and holds at most
+``MIGRATION_MEMORY`` bytes of object data: its peak memory does not grow with the data.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .copier import MemoryBudget, Throttle
+
+BUDGET_SPENT = "the run's time budget (--max-seconds) is spent"
+
+
+@dataclass
+class Progress:
+    """Callbacks a caller may pass (the command's progress bar); all optional, called from
+    several threads."""
+
+    on_video: object = None  # (video_id, objects, bytes) when a video's copy starts
+    on_bytes: object = None  # (count) as bytes are copied or verified
+    on_done: object = None  # (VideoMigration)
+
+    def video(self, *args):
+        if self.on_video:
+            self.on_video(*args)
+
+    def bytes(self, count):
+        if self.on_bytes:
+            self.on_bytes(count)
+
+    def done(self, result):
+        if self.on_done:
+            self.on_done(result)
+
+
+class CopyPools:
+    """The objects pool, the parts pool and the memory budget of a run; a context manager."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int | None = None,
+        max_seconds: float | None = None,
+        bandwidth: int | None = None,
+    ):
+        self.concurrency = max(1, concurrency or settings.MIGRATION_CONCURRENCY)
+        self.deadline = time.monotonic() + max_seconds if max_seconds else None
+        self.objects_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="migrate")
+        self.parts_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="migrate-part")
+        self.budget = MemoryBudget(settings.MIGRATION_MEMORY)
+        self.throttle = Throttle(settings.MIGRATION_BANDWIDTH if bandwidth is None else bandwidth)
+
+    def stop_reason(self) -> str:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return BUDGET_SPENT
+        return ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.objects_pool.shutdown(wait=True, cancel_futures=True)
+        self.parts_pool.shutdown(wait=True, cancel_futures=True)
