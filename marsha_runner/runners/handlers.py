@@ -41,6 +41,7 @@ from django_peertube_runner_connector.utils.job_handlers.vod_hls_transcoding_job
 from marsha_runner.storage import storage_replace
 
 from .callbacks import transcoding_ended_notify
+from .priority import JobPriority
 from .probe import probe_duration, probe_stored
 from .selectors import runner_job_video_uuid
 from .socket import runners_ping
@@ -59,7 +60,14 @@ def _ping_on_commit():
 
 
 class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
-    """VOD HLS jobs, hardened."""
+    """VOD HLS jobs, hardened; created in the priority class given (issue 18), where the
+    library writes 0 for every job."""
+
+    priority = JobPriority.UPLOAD
+
+    def __init__(self, *, priority: int | None = None):
+        if priority is not None:
+            self.priority = priority
 
     def create_runner_job(
         self,
@@ -71,7 +79,8 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         priority,
         depends_on_runner_job,
     ):
-        """Like the library's, but the ping waits for the commit (DESIGN §5)."""
+        """Like the library's, but the ping waits for the commit (DESIGN §5) and the job
+        gets this handler's priority class (the library's ``priority`` argument is always 0)."""
         runner_job = RunnerJob.objects.create(
             type=job_type,
             domain=domain,
@@ -84,7 +93,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
                 else RunnerJobState.PENDING
             ),
             dependsOnRunnerJob=depends_on_runner_job,
-            priority=priority,
+            priority=int(self.priority),
         )
         if runner_job.state == RunnerJobState.PENDING:
             _ping_on_commit()

@@ -31,6 +31,7 @@ from django_peertube_runner_connector.utils.job_handlers.transcription_job_handl
 from marsha_runner.storage import storage_replace
 
 from .handlers import HLSTranscodingJobHandler, _ping_on_commit
+from .priority import JobPriority
 from .selectors import ACTIVE_STATES, runner_job_video_uuid, runner_jobs_of_video
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
     """``video-transcription`` jobs: no silent completion, ping on commit, host told once."""
 
     create_runner_job = HLSTranscodingJobHandler.create_runner_job  # ping on commit
+    priority = JobPriority.STAFF  # staff work: after every upload's jobs (issue 18)
 
     def complete(self, runner_job: RunnerJob, result_payload):
         runner_job.state = RunnerJobState.COMPLETING
