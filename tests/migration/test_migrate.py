@@ -216,9 +216,9 @@ def test_celery_task_runs_the_service(buckets):
 
 
 def test_command_refuses_bad_options():
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match=r"^--concurrency must be at least 1\.$"):
         call_command("migrate_to_scaleway", "--concurrency", "0")
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="argument --video: invalid UUID value: 'nope'"):
         call_command("migrate_to_scaleway", "--video", "nope")
 
 

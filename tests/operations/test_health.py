@@ -103,5 +103,5 @@ def test_health_report_exits_2_when_a_threshold_is_crossed(settings):
 
 
 def test_health_report_takes_no_dry_run():
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="unrecognized arguments: --dry-run"):
         call_command("health_report", "--dry-run")

@@ -7,6 +7,7 @@ language the runner sends (the VTT is still whisper's).
 """
 
 import json
+import re
 from datetime import timedelta
 from io import StringIO
 
@@ -195,8 +196,13 @@ def test_transcribe_command(ready_video, settings):
             return (json.loads(out.getvalue()) if out.getvalue() else None), err.returncode
         return json.loads(out.getvalue()), 0
 
-    for bad in (["--all", "--limit", "1"], [], ["--video", "nope"], ["--limit", "0"]):
-        with pytest.raises(CommandError):
+    for bad, message in (
+        (["--all", "--limit", "1"], "--limit and --all cannot go together"),
+        ([], "Name videos with --video, or give --limit N or --all"),
+        (["--video", "nope"], "--video takes video ids"),
+        (["--limit", "0"], "--limit must be at least 1"),
+    ):
+        with pytest.raises(CommandError, match=f"^{re.escape(message)}"):
             call_command("transcribe", *bad)
 
     summary, code = run("--all", "--dry-run")

@@ -283,6 +283,6 @@ def test_text_output_and_bad_batch_size():
     out = StringIO()
     call_command("runners_watchdog", "--dry-run", stdout=out)
     assert "nothing to do" in out.getvalue()
-    with pytest.raises(CommandError) as raised:
+    with pytest.raises(CommandError, match=r"^--batch-size must be at least 1\.$") as raised:
         call_command("runners_watchdog", "--batch-size", "0")
     assert raised.value.returncode == 1

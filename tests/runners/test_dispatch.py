@@ -122,6 +122,7 @@ def test_exact_under_load(live_server_url):
     RunnerJob.objects.filter(pk=parent.pk).update(state=RunnerJobState.PROCESSING)
     stop = threading.Event()
     seen = []
+    answered = {token: threading.Event() for token in tokens}
 
     def fleet(token):
         with requests.Session() as session:
@@ -130,12 +131,16 @@ def test_exact_under_load(live_server_url):
                     live_server_url + PATH, json={"runnerToken": token}, timeout=10
                 )
                 seen.append(response.status_code)
+                answered[token].set()
 
     threads = [threading.Thread(target=fleet, args=(t,)) for t in tokens]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.3)
+        # The whole fleet is asking (each runner answered once) before the checks begin.
+        deadline = time.monotonic() + 30
+        for token, event in answered.items():
+            assert event.wait(max(0, deadline - time.monotonic())), f"{token} never answered"
         for _ in range(15):
             for child in children:
                 RunnerJob.objects.filter(pk=child.pk).update(state=RunnerJobState.PENDING)

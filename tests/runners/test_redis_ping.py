@@ -30,9 +30,11 @@ def test_ping_is_published_on_redis_without_leaking_connections(redis_url):
     observer = redis.Redis.from_url(redis_url)
     pubsub = observer.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe("socketio")
-    runners_ping()  # warm up: the one manager of this process connects
-    time.sleep(0.2)
-    while pubsub.get_message(timeout=0.2):
+    runners_ping()  # warm up: the one manager of this process connects and publishes
+    deadline = time.monotonic() + 10
+    while not _is_ping(pubsub.get_message(timeout=0.5)):
+        assert time.monotonic() < deadline, "the warm-up ping never reached Redis"
+    while pubsub.get_message(timeout=0):  # nothing else left queued from the warm-up
         pass
     clients_before = observer.info("clients")["connected_clients"]
     for _ in range(100):
@@ -41,13 +43,36 @@ def test_ping_is_published_on_redis_without_leaking_connections(redis_url):
     deadline = time.monotonic() + 5
     while len(received) < 100 and time.monotonic() < deadline:
         message = pubsub.get_message(timeout=0.5)
-        if message and b"available-jobs" in message["data"]:
+        if _is_ping(message):
             received.append(message)
     clients_after = observer.info("clients")["connected_clients"]
     pubsub.close()
     assert len(received) >= 100
     # Other test processes may share this Redis: allow a little noise, not one per ping.
     assert clients_after - clients_before < 5
+
+
+def _is_ping(message) -> bool:
+    return bool(message) and b"available-jobs" in message["data"]
+
+
+def _relaying(clients, *, within: float = 30) -> None:
+    """Wait until every web process relays Redis pings to its runner: publish a ping from
+    here until each client got one (a server subscribes once its first socket connects).
+
+    Pub/sub keeps order and drops what was published before a subscription, so once every
+    client got the last ping published, none of these pings is still on its way."""
+    from marsha_runner.runners.services import runners_ping
+
+    deadline = time.monotonic() + within
+    waiting = list(clients)
+    while waiting:
+        assert time.monotonic() < deadline, f"{len(waiting)} process(es) never relayed a ping"
+        runners_ping()
+        waiting = [client for client in clients if not client.wait_ping(0.5)]
+        if waiting:
+            for client in clients:
+                client.wait_ping(0)  # consumed: the next round asks every client again
 
 
 def _env(redis_url: str) -> dict:
@@ -113,7 +138,7 @@ def test_job_created_in_another_process_reaches_runners_of_both(two_web_processe
     second.connect()
     try:
         assert first.request_jobs() == []
-        time.sleep(1)  # each server subscribes to Redis when its first socket connects
+        _relaying([first, second])
         done = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", CREATE_JOB],
             cwd=BASE_DIR,

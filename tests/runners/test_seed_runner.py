@@ -162,7 +162,7 @@ def test_debug_off_refuses_the_dev_tokens(settings):
     assert not RunnerRegistrationToken.objects.exists()
     assert not Runner.objects.exists()
     # The error never quotes the token.
-    with pytest.raises(CommandError) as error:
+    with pytest.raises(CommandError, match="dev token") as error:
         run_seed()
     assert settings.PEERTUBE_RUNNER_REGISTRATION_TOKEN not in str(error.value)
 

@@ -8,6 +8,8 @@ import socketio
 from marsha_runner.runners.services import runner_seed
 
 pytestmark = pytest.mark.e2e
+# The server answered the /runners connect with a refusal (not a transport failure).
+REFUSED = "^One or more namespaces failed to connect: /runners$"
 
 
 def connect(url, **kwargs):
@@ -45,9 +47,9 @@ def test_seeded_runner_token_connects_and_is_never_logged(live_server_url, seede
 
 def test_missing_auth_is_refused(live_server_url, seeded, caplog):
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(socketio.exceptions.ConnectionError):
+    with pytest.raises(socketio.exceptions.ConnectionError, match=REFUSED):
         connect(live_server_url)
-    with pytest.raises(socketio.exceptions.ConnectionError):
+    with pytest.raises(socketio.exceptions.ConnectionError, match=REFUSED):
         connect(live_server_url, auth={})
     assert "Traceback" not in caplog.text
 
@@ -55,9 +57,9 @@ def test_missing_auth_is_refused(live_server_url, seeded, caplog):
 def test_unknown_token_is_refused_and_not_logged(live_server_url, seeded, caplog):
     caplog.set_level(logging.DEBUG)
     unknown = "ptrt-11111111-2222-4333-8444-555555555555"
-    with pytest.raises(socketio.exceptions.ConnectionError):
+    with pytest.raises(socketio.exceptions.ConnectionError, match=REFUSED):
         connect(live_server_url, auth={"runnerToken": unknown})
-    with pytest.raises(socketio.exceptions.ConnectionError):
+    with pytest.raises(socketio.exceptions.ConnectionError, match=REFUSED):
         connect(live_server_url, auth={"runnerToken": seeded.registration_token})
     assert unknown not in caplog.text
     assert seeded.registration_token not in caplog.text
@@ -67,7 +69,7 @@ def test_rotated_runner_token_connects_and_the_old_one_is_refused(live_server_ur
     from marsha_runner.runners.services import runner_seed_rotate
 
     rotated = runner_seed_rotate(runner_name=seeded.runner_name)
-    with pytest.raises(socketio.exceptions.ConnectionError):
+    with pytest.raises(socketio.exceptions.ConnectionError, match=REFUSED):
         connect(live_server_url, auth={"runnerToken": seeded.runner_token})
     client = connect(live_server_url, auth={"runnerToken": rotated.runner_token})
     try:

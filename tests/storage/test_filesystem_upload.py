@@ -225,7 +225,7 @@ def test_refuses_get(client, videos_root):
     "key", ["../outside", "tmp/../../outside", "/tmp/outside-abs", "a/\x00b", ""]
 )
 def test_initiate_refuses_escaping_key(videos_root, key):
-    with pytest.raises(UploadRefused):
+    with pytest.raises(UploadRefused, match=r"^Invalid storage key\.$"):
         initiate(key)
 
 

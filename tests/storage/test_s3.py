@@ -88,7 +88,7 @@ def test_server_enforces_signatures(s3_videos):
         aws_secret_access_key="not-the-secret",
         region_name="us-east-1",
     )
-    with pytest.raises(ClientError) as excinfo:
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch") as excinfo:
         wrong.get_object(Bucket=s3_videos["bucket_name"], Key=key)
     assert excinfo.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
@@ -205,9 +205,13 @@ def test_presigned_post_refuses_tampered_policy(s3_videos):
 
 
 @pytest.mark.parametrize(
-    ("key", "content_type"),
-    [("tmp/x/video/1", "text/plain"), ("../escape", "video/mp4"), ("/abs/key", "video/mp4")],
+    ("key", "content_type", "refusal"),
+    [
+        ("tmp/x/video/1", "text/plain", r"^Content type must be video/\*, not 'text/plain'\.$"),
+        ("../escape", "video/mp4", r"^Invalid storage key\.$"),
+        ("/abs/key", "video/mp4", r"^Invalid storage key\.$"),
+    ],
 )
-def test_initiate_refuses_bad_policy(s3_videos, key, content_type):
-    with pytest.raises(UploadRefused):
+def test_initiate_refuses_bad_policy(s3_videos, key, content_type, refusal):
+    with pytest.raises(UploadRefused, match=refusal):
         initiate(key, content_type=content_type)

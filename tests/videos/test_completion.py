@@ -67,7 +67,7 @@ def test_success_makes_the_video_ready_with_storage_urls(django_capture_on_commi
     assert video.transcode_pipeline == TranscodePipeline.PEERTUBE
     assert video.storage_location is None  # memory storage: not a bucket
     storage = storages["videos"]
-    buster = services.hls_cache_buster([240, 360, 480, 720])
+    buster = "809ba684b0c4"  # sha256("240,360,480,720")[:12]
     ladder = video.resolutions
     assert video.urls == {
         "manifests": {"hls": f"{storage.url(video.master_playlist_key(STAMP))}?v={buster}"},
@@ -171,11 +171,28 @@ def test_never_raises_on_a_strange_outcome(destination, base_name):
     assert video.upload_state == UploadState.PROCESSING
 
 
-def test_unknown_video_is_ignored():
+def test_unknown_video_is_ignored(django_capture_on_commit_callbacks, caplog):
+    """The outcome of a deleted video: one INFO line saying it is ignored, and nothing else:
+    no row written back, no source released, nobody notified, no failure swallowed by the
+    callback's catch-all (it logs an ERROR: the call itself never raises)."""
     video = processing_video()
+    store_outputs(video)
+    video_id, source = video.id, video.source_key(STAMP)
+    storages["videos"].save(source, ContentFile(b"source"))
     outcome = outcome_for(video)
     video.delete()
-    services.video_transcoding_ended(outcome=outcome)  # must not raise
+    caplog.set_level(logging.INFO)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.video_transcoding_ended(outcome=outcome)
+    assert callbacks == []  # no source release, no websocket notification
+    assert not services.Video.objects.filter(id=video_id).exists()
+    assert storages["videos"].exists(source)
+    logged = [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("marsha_runner")
+    ]
+    assert logged == [
+        ("INFO", f"Transcoding of video {video_id} stamp {STAMP} ended again: ignored.")
+    ]
 
 
 def test_the_state_change_is_pushed_to_the_video_group(django_capture_on_commit_callbacks):
@@ -192,14 +209,20 @@ def test_the_state_change_is_pushed_to_the_video_group(django_capture_on_commit_
 
 
 def test_cache_buster_changes_with_the_rendition_list():
-    assert services.hls_cache_buster([240, 720]) == services.hls_cache_buster([720, 240])
-    assert services.hls_cache_buster([240, 720]) != services.hls_cache_buster([240, 480, 720])
+    # sha256 of the sorted list written "240,720", first 12 hex digits: any order, same value.
+    assert services.hls_cache_buster([240, 720]) == "d9e3efa0f10d"
+    assert services.hls_cache_buster([720, 240]) == "d9e3efa0f10d"
+    assert services.hls_cache_buster([240, 480, 720]) == "ceb2a1f94927"
 
 
 def test_a_presigned_url_is_left_unsigned_by_the_buster():
     signed = "https://s3.example/b/k?X-Amz-Algorithm=AWS4&X-Amz-Signature=abc"
     assert services._with_cache_buster(signed, [240]) == signed
-    assert services._with_cache_buster("/v/master.m3u8", [240]).startswith("/v/master.m3u8?v=")
+    assert services._with_cache_buster("/v/master.m3u8", [240]) == "/v/master.m3u8?v=6af1f692e949"
+    assert (
+        services._with_cache_buster("https://cdn.example/v/master.m3u8?a=1", [240])
+        == "https://cdn.example/v/master.m3u8?a=1&v=6af1f692e949"
+    )
 
 
 def test_storage_location_is_scaleway_for_s3_only():

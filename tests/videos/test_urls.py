@@ -83,7 +83,7 @@ def test_backfill_gives_each_pipeline_and_location_its_urls(videos_root, legacy_
     call_command("backfill_urls", "--json", stdout=out)
 
     assert json.loads(out.getvalue())["changed"] == 3
-    buster = services.hls_cache_buster([240, 480])
+    buster = "16f298ad96df"  # sha256("240,480")[:12]: changes with the rendition list
     peertube.refresh_from_db()
     assert peertube.urls == {
         "manifests": {"hls": f"/videos/vod/{peertube.id}/video/{STAMP}/master.m3u8?v={buster}"},
@@ -143,9 +143,9 @@ def test_backfill_filters_and_dry_run(videos_root, legacy_root):
 
 
 def test_backfill_bad_input_is_a_command_error():
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match=r"^--batch-size must be at least 1\.$"):
         call_command("backfill_urls", "--batch-size", "0")
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="argument --video: invalid UUID value: 'not-a-uuid'"):
         call_command("backfill_urls", "--video", "not-a-uuid")
 
 
@@ -248,7 +248,7 @@ def test_private_bucket_is_signed_at_read(s3_videos, settings, client, django_us
 def test_refresh_urls_refuses_a_video_without_active_version():
     from django.core.exceptions import ValidationError
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="Only a transcoded version has URLs to refresh"):
         services.video_refresh_urls(video=Video.objects.create(title=str(uuid.uuid4())))
 
 
