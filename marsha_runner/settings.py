@@ -305,6 +305,9 @@ RUNNERS_STALLED_JOB_TIMEOUT = env.int("RUNNERS_STALLED_JOB_TIMEOUT", default=360
 # Runners that contacted us within this many seconds count as online (the library refreshes
 # a runner's last contact at most every 5 minutes, so keep it above 300).
 RUNNERS_ONLINE_WINDOW = env.int("RUNNERS_ONLINE_WINDOW", default=900)
+# Concurrent runners take different jobs and a runner is pinged again after an accept (issue
+# 18); off: every runner gets the same list, as PeerTube's server does (benches compare).
+RUNNERS_DISPATCH_SPREAD = env.bool("RUNNERS_DISPATCH_SPREAD", default=True)
 # Called once per transcoding (success or failure) by the runners app; keeps runners
 # ignorant of videos (imports point down only).
 RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.services.video_transcoding_ended"
@@ -320,6 +323,11 @@ TRANSCODING_RESOLUTIONS_720P = env.bool("TRANSCODING_RESOLUTIONS_720P", default=
 TRANSCODING_RESOLUTIONS_1080P = env.bool("TRANSCODING_RESOLUTIONS_1080P", default=True)
 TRANSCODING_RESOLUTIONS_1440P = env.bool("TRANSCODING_RESOLUTIONS_1440P", default=False)
 TRANSCODING_RESOLUTIONS_2160P = env.bool("TRANSCODING_RESOLUTIONS_2160P", default=False)
+# The rung transcoded first, so that playback starts soonest (issue 18): the ladder's rung
+# nearest this height; 0: the top one (PeerTube's order). The other rungs wait for it when
+# TRANSCODING_LADDER_WAITS_FOR_FIRST, else they are offered at once, after it.
+TRANSCODING_FIRST_RESOLUTION = env.int("TRANSCODING_FIRST_RESOLUTION", default=480)
+TRANSCODING_LADDER_WAITS_FOR_FIRST = env.bool("TRANSCODING_LADDER_WAITS_FOR_FIRST", default=False)
 TRANSCODING_FPS_MIN = env.int("TRANSCODING_FPS_MIN", default=1)
 TRANSCODING_FPS_STANDARD = env.list("TRANSCODING_FPS_STANDARD", cast=int, default=[24, 25, 30])
 TRANSCODING_FPS_HD_STANDARD = env.list("TRANSCODING_FPS_HD_STANDARD", cast=int, default=[50, 60])

@@ -7,6 +7,11 @@ completed. The host callback (``RUNNERS_TRANSCODING_ENDED_CALLBACK``) is called 
 once per transcoding: whoever moves the transcoded video out of ``TO_TRANSCODE`` in one
 conditional UPDATE notifies, every other caller (another rendition's process, the library's
 own callback) finds the row moved and stays quiet. Nothing here raises into the library.
+
+While jobs are still active, each finished rendition rewrites the master playlist with the
+renditions stored so far and tells the host (``RUNNERS_TRANSCODING_PROGRESS_CALLBACK``, issue
+18): a video is playable from its first rendition. The host may hear one progress more than
+once (or after a rendition it already knows): it must only ever grow what it serves.
 """
 
 import logging
@@ -17,7 +22,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 from django_peertube_runner_connector.models import Video, VideoState
 
-from .outcome import transcoding_conclude
+from .outcome import transcoding_conclude, transcoding_progress
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +51,26 @@ def _host_notify(video_uuid) -> None:
         if video is None:
             return
         outcome = transcoding_conclude(video=video)
-        if outcome is None or not transcoding_outcome_claim(
-            video_uuid=video_uuid, succeeded=outcome.succeeded
-        ):
+        if outcome is None:
+            _host_progress(video)
+            return
+        if not transcoding_outcome_claim(video_uuid=video_uuid, succeeded=outcome.succeeded):
             return
         callback = import_string(settings.RUNNERS_TRANSCODING_ENDED_CALLBACK)
         callback(outcome=outcome)
     except Exception:
         logger.exception("The transcoding-ended callback failed for video %s.", video_uuid)
+
+
+def _host_progress(video) -> None:
+    """Renditions stored while others are still to come: the master lists them, the host is
+    told (a transcoding that already failed tells nothing more)."""
+    path = getattr(settings, "RUNNERS_TRANSCODING_PROGRESS_CALLBACK", None)
+    if not path or video.state != VideoState.TO_TRANSCODE:
+        return
+    progress = transcoding_progress(video=video)
+    if progress is not None:
+        import_string(path)(progress=progress)
 
 
 def transcoding_ended_notify(*, video_uuid) -> None:

@@ -9,14 +9,8 @@ a call is offered to it, and a job offered was pending when the read began (the 
 own guarantee: accept re-checks the state under a lock). Without concurrent calls a batch is
 one call: no waiting is added.
 
-Concurrent requesters take different jobs (issue 18): peertube-runner accepts the first job
-of its list, so when every runner gets the same list all but one lose the race at each ping
-and sit idle until the next one. Each runner's answer starts with a job *reserved* for it for
-``RESERVATION_SECONDS`` (its own reservation if one is still offered, else the first job no
-other runner holds), then the others in order: a reservation only reorders, it never hides a
-job, so an idle runner still gets a reserved job when nothing else waits. Reservations live in
-this process (several web processes each keep theirs; a runner that still loses a race is
-pinged again by the accept, see ``protocol.runner_job_accept``).
+Concurrent requesters take different jobs (issue 18): each runner's answer starts with a job
+reserved for it (``reservations.py``), unless ``RUNNERS_DISPATCH_SPREAD`` is off.
 
 ``lastContact`` is written at most every ``LAST_CONTACT_EVERY`` (as PeerTube and the
 library's ``update_last_contact``), by a conditional UPDATE, so a fleet asking every second
@@ -26,13 +20,12 @@ does not write the runner row every second.
 import asyncio
 import json
 import logging
-import threading
-import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from asgiref.sync import AsyncToSync, sync_to_async
+from django.conf import settings
 from django.db import close_old_connections, connection
 from django.http import JsonResponse
 from django.utils import timezone
@@ -48,16 +41,14 @@ from .protocol import (
     runner_request_clean,
     runner_text_clean,
 )
+from .reservations import ANSWERED, reservations_answer
 from .selectors import runner_jobs_available
 from .views import runner_body
 
 logger = logging.getLogger(__name__)
 
 READER_THREADS = 4
-ANSWERED = 10  # jobs in one answer, as PeerTube
 CANDIDATES = 50  # pending jobs read, so that many runners each get a different first job
-RESERVATION_SECONDS = 2.0  # request → accept takes milliseconds; a runner that did not accept
-# its reserved job in that time (every slot busy) leaves it to the others
 
 _readers = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="runner-dispatch")
 
@@ -163,41 +154,6 @@ async def _in_reader(**kwargs) -> Offer:
     return await loop.run_in_executor(_readers, lambda: _offer_read_on_reader(**kwargs))
 
 
-class _Reservations:
-    """job uuid → (runner token, until): which runner's answer starts with which job."""
-
-    def __init__(self):
-        self._held: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-
-    def answer(self, token: str, jobs: list) -> list:
-        """``jobs`` (in priority order) as this runner's answer: its reserved job first."""
-        if not jobs:
-            return jobs
-        now = time.monotonic()
-        with self._lock:
-            if len(self._held) > 4 * CANDIDATES:
-                self._held = {k: v for k, v in self._held.items() if v[1] > now}
-            mine = free = None
-            for index, job in enumerate(jobs):
-                holder, until = self._held.get(job["uuid"], (None, 0.0))
-                if until <= now:
-                    holder = None
-                if holder == token:
-                    mine = index
-                    break
-                if holder is None and free is None:
-                    free = index
-            chosen = mine if mine is not None else free
-            if chosen is None:  # every job held by another runner: the plain order
-                return jobs[:ANSWERED]
-            self._held[jobs[chosen]["uuid"]] = (token, now + RESERVATION_SECONDS)
-        return [jobs[chosen], *jobs[:chosen], *jobs[chosen + 1 :]][:ANSWERED]
-
-
-_reservations = _Reservations()
-
-
 async def _read_batches(queue: _Queue, job_types) -> None:
     """Read for every call waiting, again and again until none waits."""
     try:
@@ -215,8 +171,12 @@ async def _read_batches(queue: _Queue, job_types) -> None:
                 continue
             for token, _, future in batch:
                 if not future.done():  # a caller that went away
-                    known = token in offer.runner_tokens
-                    future.set_result(_reservations.answer(token, offer.jobs) if known else None)
+                    if token not in offer.runner_tokens:
+                        future.set_result(None)
+                    elif settings.RUNNERS_DISPATCH_SPREAD:
+                        future.set_result(reservations_answer(token=token, jobs=offer.jobs))
+                    else:
+                        future.set_result(offer.jobs[:ANSWERED])
     finally:
         queue.task = None
 

@@ -20,6 +20,7 @@ import re
 import uuid as uuid_lib
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_peertube_runner_connector.models import (
@@ -32,6 +33,7 @@ from django_peertube_runner_connector.models import (
 
 from .handlers import runner_job_handler
 from .problems import RunnerRefusal
+from .reservations import reservations_free_exist
 from .results import runner_job_result_check
 from .selectors import runner_job_video_uuid
 from .services import runner_token_generate
@@ -57,6 +59,7 @@ KNOWN_JOB_TYPES = frozenset([*RunnerJobType.values, "generate-video-storyboard"]
 
 NOT_PROCESSING = "runner_job_not_in_processing_state"
 NOT_PENDING = "runner_job_not_in_pending_state"
+REPING_LOOKS_AT = 100  # pending jobs looked at before pinging a runner again
 
 
 def _invalid(detail: str) -> RunnerRefusal:
@@ -242,7 +245,13 @@ def runner_job_accept(*, runner_token, job_uuid, ip: str | None = None) -> Runne
 
 
 def _runner_ping_if_jobs_wait(runner: Runner) -> None:
-    if RunnerJob.objects.filter(state=RunnerJobState.PENDING).exists():
+    """Ping this runner again when a pending job is held by no other runner (one held by
+    another would only start a race it loses)."""
+    if not settings.RUNNERS_DISPATCH_SPREAD:
+        return
+    pending = RunnerJob.objects.filter(state=RunnerJobState.PENDING).order_by()
+    uuids = list(pending.values_list("uuid", flat=True)[:REPING_LOOKS_AT])
+    if uuids and reservations_free_exist(job_uuids=uuids, token=runner.runnerToken):
         runner_ping_soon(runner_id=runner.pk)
 
 

@@ -15,6 +15,10 @@ class Video(models.Model):
     Two stamps live side by side: ``uploaded_on`` is the stamp of the *active* version (the one
     ``urls`` serves), ``processing_stamp`` the last stamp issued to an upload. A ready video
     that is uploaded again keeps serving its active version until the new one is complete.
+
+    A first upload is served as soon as its first rendition is stored (issue 18): it stays
+    ``processing`` with ``playable_on`` set, ``resolutions`` and ``urls`` listing the stored
+    renditions, until the whole ladder is stored and it becomes ``ready``.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -52,6 +56,11 @@ class Video(models.Model):
         help_text="Size in bytes the client declared for the pending upload (it must match).",
     )
     urls = models.JSONField(null=True, blank=True, help_text="Persisted URLs of the version.")
+    playable_on = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the served version became playable (its first rendition stored).",
+    )
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 

@@ -68,3 +68,18 @@ def job_tree_finish(*, video: Video, jobs, state=RunnerJobState.COMPLETED):
                 size=10,
                 fps=30,
             )
+
+
+def query_plan(queryset) -> str:
+    """The database's plan for ``queryset``, as text (PostgreSQL: sequential scans off, so a
+    tiny test table still shows the index the planner would choose on a big one)."""
+    from django.db import connection
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return " ".join(str(row) for row in cursor.fetchall())

@@ -11,7 +11,7 @@ from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, V
 
 from marsha_runner.runners import callbacks
 from marsha_runner.runners.handlers import HLSTranscodingJobHandler
-from tests.runners.factories import job_tree, job_tree_finish
+from tests.runners.factories import job_tree, job_tree_finish, query_plan
 from tests.runners.media import OUTCOMES, hls_rendition
 
 OUTCOMES_FILE = "MARSHA_TEST_OUTCOMES_FILE"
@@ -137,22 +137,13 @@ def test_a_videos_jobs_are_found_by_index():
     """The selector's expression is the one migration 0005 indexes (no scan per completion)."""
     import uuid
 
-    from django.db import connection
-
     from marsha_runner.runners.selectors import runner_jobs_of_video
 
     video, parent, children = job_tree()
     assert set(runner_jobs_of_video(video_uuid=video.uuid)) == {parent, *children}
     assert not runner_jobs_of_video(video_uuid=uuid.uuid4()).exists()
 
-    sql, params = runner_jobs_of_video(video_uuid=video.uuid).query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: force the choice
-            cursor.execute(f"EXPLAIN {sql}", params)
-        else:
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " ".join(str(row) for row in cursor.fetchall())
+    plan = query_plan(runner_jobs_of_video(video_uuid=video.uuid))
     assert "runners_runnerjob_video_uuid_text" in plan, plan
 
 

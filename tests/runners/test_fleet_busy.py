@@ -121,4 +121,6 @@ def test_every_slot_is_busy_within_a_second(videos_root, live_server_url):
     assert [runner.max_in_flight for runner in runners] == [SLOTS] * RUNNERS, report
     assert len(accepted) == JOBS
     assert accepted[RUNNERS * SLOTS - 1] - pending_since <= 1.0, report
-    assert idle <= 0.15 * RUNNERS * SLOTS, report
+    # Before: 29 slot-seconds (slots idle for seconds); the floor is a ping, a request and an
+    # accept per slot, twice per runner (tenths of a second each under load).
+    assert idle <= 0.5 * RUNNERS * SLOTS, report

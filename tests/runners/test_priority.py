@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, RunnerJobType
 
@@ -17,7 +16,7 @@ from marsha_runner.devrunner.client import RunnerClient
 from marsha_runner.runners.handlers import HLSTranscodingJobHandler
 from marsha_runner.runners.priority import JobPriority
 from marsha_runner.runners.selectors import runner_jobs_available
-from tests.runners.factories import job_tree, runner_make
+from tests.runners.factories import job_tree, query_plan, runner_make
 
 BULK = 10_000
 
@@ -83,13 +82,6 @@ def test_oldest_first_within_a_class_and_uploads_before_staff():
 
 @pytest.mark.django_db
 def test_the_dispatch_order_is_read_from_its_index():
-    sql, params = runner_jobs_available(job_types=["vod-hls-transcoding"]).query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: force the choice
-            cursor.execute(f"EXPLAIN {sql}", params)
-        else:
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " ".join(str(row) for row in cursor.fetchall())
+    plan = query_plan(runner_jobs_available(job_types=["vod-hls-transcoding"]))
     assert "runners_runnerjob_pending_order" in plan, plan
     assert "Sort" not in plan and "TEMP B-TREE" not in plan.upper(), plan
