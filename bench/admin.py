@@ -3,7 +3,8 @@ and 1,000,000 runner jobs, on PostgreSQL (not run by CI; it prints figures).
 
 Rows are generated server side (generate_series) into a scratch database, then each page is
 requested through the Django test client as a superuser: the default list, each filter, a
-search, the last page, and the admin index with its queue health panel.
+search, the last page, the admin index with its queue health panel, and a Prometheus scrape
+of ``/metrics`` (the same selector as the panel). ``--only index,metrics`` times just those.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/marsha_admin_bench \\
         .venv/bin/python bench/admin.py [--videos 100000] [--jobs 1000000] [--repeat 5]
@@ -75,6 +76,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="reuse rows already generated")
+    parser.add_argument("--only", default="", help="comma-separated label prefixes to time")
     args = parser.parse_args()
 
     url = os.environ.get(
@@ -140,6 +142,7 @@ def main():
     video_id = some_video.first().split("/")[1]
     pages = [
         ("index (health panel)", "/admin/"),
+        ("metrics scrape", "/metrics"),
         ("videos", "/admin/videos/video/"),
         ("videos ?state=error", "/admin/videos/video/?upload_state__exact=error"),
         ("videos ?pipeline=AWS", "/admin/videos/video/?transcode_pipeline__exact=AWS"),
@@ -156,6 +159,8 @@ def main():
         ("runners", "/admin/runners/runner/"),
         ("registration tokens", "/admin/runners/runnerregistrationtoken/"),
     ]  # fmt: skip
+    if args.only:
+        pages = [p for p in pages if p[0].startswith(tuple(args.only.split(",")))]
     print(f"\n{'page':36} {'p50 ms':>8} {'max ms':>8} {'queries':>8} {'rows':>8}")
     for label, path in pages:
         client.get(path)  # warm

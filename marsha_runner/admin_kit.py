@@ -20,41 +20,20 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connections, transaction
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-# Above this many rows, a count is not worth scanning for: the planner's estimate is shown.
-COUNT_BOUND = 10_000
+from marsha_runner.counting import COUNT_BOUND, bounded_count, planner_estimate
+
+__all__ = ["COUNT_BOUND", "bounded_count", "planner_estimate"]  # re-exported for the admins
+
 # One action runs on at most this many objects one by one (bulk actions have no limit).
 MAX_OBJECTS = 500
 # Per-object messages shown before "… and N more".
 MAX_MESSAGES = 20
 PREVIEW_ROWS = 50
-
-
-def bounded_count(queryset, bound: int = COUNT_BOUND) -> int:
-    """The exact count up to ``bound``; beyond it the planner's estimate (PostgreSQL) or
-    ``bound``. Never scans more than ``bound`` rows."""
-    count = queryset.order_by()[: bound + 1].count()
-    if count <= bound:
-        return count
-    return max(bound + 1, planner_estimate(queryset) or 0)
-
-
-def planner_estimate(queryset) -> int | None:
-    """PostgreSQL's estimate of the rows of ``queryset`` (EXPLAIN, no scan); None elsewhere."""
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    sql, params = queryset.order_by().query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 class BoundedCountPaginator(Paginator):

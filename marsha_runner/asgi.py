@@ -20,6 +20,11 @@ from marsha_runner.runners.asgi import runner_fast_routes  # noqa: E402
 # jobs/request skips the middleware stack (runners/asgi.py): a fleet calls it at once.
 django_application = runner_fast_routes(django_application)
 
+from marsha_runner.observability.asgi import observed, probe_routes  # noqa: E402
+
+# /healthz, /readyz and /metrics skip it too: probes call by IP, outside authentication.
+django_application = probe_routes(django_application)
+
 import socketio  # noqa: E402
 
 from marsha_runner.runners.socket import sio  # noqa: E402
@@ -44,7 +49,8 @@ async def _dispatch(scope, receive, send):
     return await django_application(scope, receive, send)
 
 
-_checked = JWTAuthMiddleware(_dispatch)
+# Request ids, log context and HTTP metrics around everything HTTP (observability/asgi.py).
+_checked = observed(JWTAuthMiddleware(_dispatch))
 
 
 async def application(scope, receive, send):

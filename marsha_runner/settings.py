@@ -12,6 +12,10 @@ from pathlib import Path
 
 import environ
 
+# Neither imports prometheus-client (it must see PROMETHEUS_MULTIPROC_DIR first, set below).
+from marsha_runner.observability.logconfig import logging_config, secret_values
+from marsha_runner.observability.sentry import sentry_init
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _default_env_file = "env.d/test" if os.environ.get("PYTEST_VERSION") else "env.d/development"
@@ -51,6 +55,7 @@ INSTALLED_APPS = [
     "marsha_runner.devrunner",  # manage.py dev_runner (make runner): development and tests
     "marsha_runner.operations",
     "marsha_runner.migration",
+    "marsha_runner.observability",  # /metrics, /healthz, /readyz, request ids, Sentry
 ]
 
 MIDDLEWARE = [
@@ -162,6 +167,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
+# The worker keeps the project's log handler (JSON lines, ids, redaction) instead of its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A request that enqueues after commit must not hang on a dead broker: fail fast, log, and let
 # runners_watchdog enqueue again (videos.services.video_launch_enqueue).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
@@ -409,24 +416,41 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-# --- Logging ----------------------------------------------------------------------------------
+# --- Logging, metrics, probes, Sentry (marsha_runner.observability) -------------------------
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # Django's default config gives "django" its own console handler under DEBUG: with
-        # ours on the root every 4xx/5xx line was printed twice (measured on jobs/request).
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        # uvicorn's access log already has a line per request with its status; Django's
-        # warning per 4xx repeated it (half the cost of a refused runner call, measured).
-        # 5xx are still logged with their traceback.
-        "django.request": {"level": "ERROR"},
-        # The library logs runner tokens at INFO in its socket handler; ours replaces it,
-        # and its own socket logger is kept quiet in case an upgrade brings it back.
-        "django_peertube_runner_connector.socket": {"level": "WARNING"},
-    },
-}
+# plain | json: one JSON object per line with request_id, video_id, job_uuid where known.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+# One line per HTTP request naming its route (never its path: a token may be in it); on by
+# default with JSON lines, where it replaces uvicorn's access line.
+LOG_ACCESS = env.bool("LOG_ACCESS", default=LOG_FORMAT == "json")
+# /metrics answers a bearer token, or clients of these networks (the direct peer's address).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# prometheus-client's multiprocess folder: an environment variable it reads when imported,
+# so set it in the environment (or the env file: read above, before any import of it).
+# Empty it when the service (re)starts, before the processes start.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+else:  # set but empty would mean "files in the current folder" to prometheus-client
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+# /readyz: seconds each dependency (database, Redis, storage) has to answer.
+READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=2.0)
+
+LOGGING = logging_config(
+    level=env("LOG_LEVEL", default="INFO"),
+    log_format=LOG_FORMAT,
+    secrets=secret_values(sys.modules[__name__]),
+)
+
+# Sentry, optional: on when a DSN is set.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default=""),
+        release=env("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        secrets=secret_values(sys.modules[__name__]),
+    )

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("marsha_runner.runners.urls")),
     path("", include("marsha_runner.storage.urls")),
     path("", include("marsha_runner.videos.urls")),
+    path("", include("marsha_runner.observability.urls")),
     path("api/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -42,6 +42,7 @@ from marsha_runner.storage import storage_replace
 
 from .callbacks import transcoding_ended_notify
 from .priority import JobPriority
+from .observe import runner_job_finished_observe
 from .probe import probe_duration, probe_stored
 from .selectors import runner_job_video_uuid
 from .socket import runners_ping
@@ -116,6 +117,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         runner_job.progress = None
         runner_job.finishedAt = timezone.now()
         runner_job.save()
+        runner_job_finished_observe(runner_job)
 
         if runner_job.state == RunnerJobState.COMPLETED:
             affected = runner_job.children.filter(
@@ -226,6 +228,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         else:
             runner_job.error = message
             runner_job.set_to_error_or_cancel(next_state)
+            runner_job_finished_observe(runner_job)
             self._children_parent_errored(runner_job)
         transcoding_ended_notify(video_uuid=runner_job_video_uuid(runner_job))
 

@@ -32,6 +32,7 @@ from django_peertube_runner_connector.models import (
 )
 
 from .handlers import runner_job_handler
+from .observe import runner_job_failure_observe
 from .problems import RunnerRefusal
 from .reservations import reservations_free_exist
 from .results import runner_job_result_check
@@ -303,13 +304,15 @@ def runner_job_fail(
     return job
 
 
-def runner_job_failure_record(*, job: RunnerJob, message: str) -> None:
+def runner_job_failure_record(*, job: RunnerJob, message: str, reason: str = "error") -> None:
     """One more failure for a locked processing job: back to pending (runners pinged), or
     errored at ``TRANSCODING_RUNNER_MAX_FAILURE`` (children parent-errored, host told).
 
-    The one place failures are counted: a runner's error call and the watchdog's stalled jobs.
+    The one place failures are counted: a runner's error call and the watchdog's stalled jobs
+    (``reason`` labels the failures metric: ``error`` or ``stalled``).
     """
     job.failures += 1
+    runner_job_failure_observe(job, reason=reason)
     runner_job_handler(job).error(runner_job=job, message=message)
 
 
@@ -323,6 +326,7 @@ def runner_job_abort(
         )
         reason = runner_text_clean(reason, name="reason", max_length=REASON_MAX)
         job.failures += 1
+        runner_job_failure_observe(job, reason="abort")
         logger.info("Runner %s aborted job %s: %s", runner.name, job.uuid, reason[:500])
         runner_job_handler(job).abort(runner_job=job)
     runner_contact(runner=runner, ip=ip)

@@ -1,7 +1,7 @@
 """Read paths over the library's runner tables."""
 
 from django.db.models import F, Func, TextField
-from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
+from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, RunnerJobType
 
 # A transcoding is not over while one of its jobs is in one of these states.
 ACTIVE_STATES = (
@@ -10,6 +10,11 @@ ACTIVE_STATES = (
     RunnerJobState.PROCESSING,
     RunnerJobState.COMPLETING,
 )
+
+
+def runner_job_state_label(state: int) -> str:
+    """``RunnerJobState.PENDING`` → ``pending``: the name staff read in metrics and JSON."""
+    return RunnerJobState(state).name.lower()
 
 
 def runner_job_video_uuid(runner_job: RunnerJob) -> str | None:
@@ -121,19 +126,32 @@ def _transcoded_video_uuids_at(directory: str):
     return Video.objects.filter(directory=directory).values_list("uuid", flat=True)
 
 
-def runner_jobs_counts(*, errored_since) -> dict:
-    """Pending, processing and errored-since counts and the oldest pending creation time.
+def runner_jobs_health_counted(*, errored_since) -> dict:
+    """What the queue's health counts over the jobs, as ``(queryset, column)`` pairs for
+    ``counting.bounded_counts``: each active (state, type) pair through the partial index of
+    migration 0008, the errored since ``errored_since`` through ``(state, finishedAt)``.
 
-    One aggregate query whatever the table size (the health report and the admin panel).
+    Each reads the rows it counts from an index, at most ``COUNT_BOUND`` of them, never the
+    table's history (one aggregate with filters scanned every job: 319 ms at a million).
     """
-    from django.db.models import Count, Min, Q
-
-    return RunnerJob.objects.aggregate(
-        pending=Count("pk", filter=Q(state=RunnerJobState.PENDING)),
-        processing=Count("pk", filter=Q(state=RunnerJobState.PROCESSING)),
-        errored=Count("pk", filter=Q(state=RunnerJobState.ERRORED, finishedAt__gte=errored_since)),
-        oldest_pending=Min("createdAt", filter=Q(state=RunnerJobState.PENDING)),
+    counted = {
+        (state, job_type): (RunnerJob.objects.filter(state=state, type=job_type), "state")
+        for state in ACTIVE_STATES
+        for job_type in RunnerJobType.values
+    }
+    counted["errored"] = (
+        RunnerJob.objects.filter(state=RunnerJobState.ERRORED, finishedAt__gte=errored_since),
+        "state",
     )
+    return counted
+
+
+def runner_jobs_oldest_pending():
+    """Creation time of the oldest pending job (None when none waits): one index probe."""
+    from django.db.models import Min
+
+    jobs = RunnerJob.objects.filter(state=RunnerJobState.PENDING)
+    return jobs.aggregate(oldest=Min("createdAt"))["oldest"]
 
 
 def runners_counts(*, online_since) -> dict:

@@ -21,6 +21,7 @@ from django_peertube_runner_connector.models import (
 )
 
 from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
+from .observe import runner_job_finished_observe
 from .selectors import runner_job_video_uuid
 from .services import registration_token_generate, runners_ping
 
@@ -89,6 +90,9 @@ def runner_job_cancel(*, job: RunnerJob, dry_run: bool = False) -> str:
             .exclude(state__in=FINISHED_STATES)
             .update(state=RunnerJobState.PARENT_CANCELLED, updatedAt=now, **fields)
         )
+        runner_job_finished_observe(job, state=RunnerJobState.CANCELLED)
+        if children:
+            runner_job_finished_observe(job, state=RunnerJobState.PARENT_CANCELLED, count=children)
         video_uuid = runner_job_video_uuid(job)
         if video_uuid:
             transcoding_ended_notify(video_uuid=video_uuid)

@@ -32,6 +32,7 @@ from marsha_runner.storage import storage_replace
 
 from .handlers import HLSTranscodingJobHandler, _ping_on_commit
 from .priority import JobPriority
+from .observe import runner_job_finished_observe
 from .selectors import ACTIVE_STATES, runner_job_video_uuid, runner_jobs_of_video
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
         runner_job.progress = None
         runner_job.finishedAt = timezone.now()
         runner_job.save()
+        runner_job_finished_observe(runner_job)
         _host_tell_on_commit(runner_job, error)
 
     def specific_complete(self, runner_job: RunnerJob, result_payload):
@@ -155,6 +157,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
             return
         runner_job.error = message
         runner_job.set_to_error_or_cancel(RunnerJobState.ERRORED)
+        runner_job_finished_observe(runner_job)
         _host_tell_on_commit(runner_job, message or "Transcription failed.")
 
     def abort(self, runner_job: RunnerJob):

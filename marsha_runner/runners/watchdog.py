@@ -98,7 +98,7 @@ def runner_job_fail_stalled(*, job_uuid: str, updated_before, message: str) -> s
         )
         if job is None:
             return None
-        runner_job_failure_record(job=job, message=message)
+        runner_job_failure_record(job=job, message=message, reason="stalled")
         state = RunnerJob.objects.filter(pk=job.pk).values_list("state", flat=True).get()
     outcome = REQUEUED if state == RunnerJobState.PENDING else ERRORED
     logger.warning("Runner job %s stalled: %s (failure %s).", job_uuid, outcome, job.failures)
