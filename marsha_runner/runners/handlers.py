@@ -41,8 +41,8 @@ from django_peertube_runner_connector.utils.job_handlers.vod_hls_transcoding_job
 from marsha_runner.storage import storage_replace
 
 from .callbacks import transcoding_ended_notify
-from .priority import JobPriority
 from .observe import runner_job_finished_observe
+from .priority import JobPriority
 from .probe import probe_duration, probe_stored
 from .selectors import runner_job_video_uuid
 from .socket import runners_ping

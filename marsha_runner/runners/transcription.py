@@ -31,8 +31,8 @@ from django_peertube_runner_connector.utils.job_handlers.transcription_job_handl
 from marsha_runner.storage import storage_replace
 
 from .handlers import HLSTranscodingJobHandler, _ping_on_commit
-from .priority import JobPriority
 from .observe import runner_job_finished_observe
+from .priority import JobPriority
 from .selectors import ACTIVE_STATES, runner_job_video_uuid, runner_jobs_of_video
 
 logger = logging.getLogger(__name__)
