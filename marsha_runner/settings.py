@@ -167,8 +167,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
-# The worker keeps the project's log handler (JSON lines, ids, redaction) instead of its own.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A request that enqueues after commit must not hang on a dead broker: fail fast, log, and let
 # runners_watchdog enqueue again (videos.services.video_launch_enqueue).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)

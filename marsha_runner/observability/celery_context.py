@@ -4,10 +4,11 @@
 headers; ``task_prerun`` binds them in the worker (a task enqueued by cron or beat gets a
 new request id of its own), with the task's name, id and its ``video_id`` argument;
 ``task_postrun`` unbinds them. Eager tasks (the embedded default) run in the caller's
-context already and get the task fields on top.
+context already and get the task fields on top. A worker keeps Django's logging (JSON lines,
+ids, redaction): with a ``setup_logging`` receiver Celery configures none of its own.
 """
 
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
 
 from marsha_runner.telemetry.context import (
     context_current,
@@ -20,6 +21,12 @@ from marsha_runner.telemetry.context import (
 HEADER_REQUEST_ID = "x_request_id"
 HEADER_VIDEO_ID = "x_video_id"
 _bound: dict = {}
+
+
+@setup_logging.connect(dispatch_uid="observability-keep-django-logging")
+def keep_django_logging(**_):
+    """Django's ``LOGGING`` is already in place: Celery must not reset the root's level or
+    add its handler (it would drop INFO lines and print others without ids)."""
 
 
 @before_task_publish.connect(dispatch_uid="observability-carry-ids")

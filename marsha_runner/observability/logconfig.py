@@ -57,7 +57,7 @@ def logging_config(*, level: str, log_format: str, secrets) -> dict:
             # The library logs runner tokens at INFO in its socket handler; ours replaces it,
             # and its own socket logger is kept quiet in case an upgrade brings it back.
             "django_peertube_runner_connector.socket": {"level": "WARNING"},
-            # Celery's worker keeps our handler (CELERY_WORKER_HIJACK_ROOT_LOGGER is off).
+            # Celery's worker keeps this configuration (celery_context.keep_django_logging).
             "celery": {"level": level},
         },
     }

@@ -5,7 +5,8 @@ import os
 
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .access import metrics_access_allowed
@@ -50,7 +51,9 @@ def metrics(request):
             "Metrics are served to METRICS_ALLOWED_NETWORKS or with the METRICS_TOKEN bearer.",
             "permission_denied",
         )
-    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
+    # The text format every Prometheus reads (2.x and 3.x); our names need no UTF-8 escaping.
+    body = generate_latest(scrape_registry())
+    return HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 @never_cache

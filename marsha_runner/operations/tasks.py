@@ -1,5 +1,7 @@
 """Celery beat's shell around the cron commands (for deployments without cron)."""
 
+import logging
+
 from celery import shared_task
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -7,6 +9,7 @@ from django.core.management.base import CommandError
 from .schedule import SCHEDULE
 
 COMMANDS = {command for command, _when, _why in SCHEDULE}
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -17,5 +20,8 @@ def operations_command_run(command: str) -> int:
     try:
         call_command(command, "--json")
     except CommandError as err:
-        return err.returncode
-    return 0
+        code = err.returncode
+    else:
+        code = 0
+    logger.info("Operations command %s exited %s.", command, code)
+    return code
