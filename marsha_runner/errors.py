@@ -5,10 +5,21 @@ DRF's exceptions reach it through ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``; plain
 the API (the filesystem upload endpoint) answer with :func:`error_response`.
 """
 
+import logging
+
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from marsha_runner.storage.outages import (
+    OUTAGE_MESSAGE,
+    is_outage,
+    outage_describe,
+    outage_retry_after,
+)
+
+logger = logging.getLogger(__name__)
 
 NON_FIELD_KEYS = ("detail", "non_field_errors")
 
@@ -48,11 +59,41 @@ def _flatten(detail, field=None) -> list[dict]:
 
 
 def api_exception_handler(exc, context):
-    """DRF's handler (status, headers such as WWW-Authenticate, rollback), our body."""
+    """DRF's handler (status, headers such as WWW-Authenticate, rollback), our body; an outage
+    is a 503 with ``Retry-After`` (the service's transaction rolled back: nothing half-written)."""
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = error_body(*_flatten(response.data))
+    elif is_outage(exc):
+        return outage_response(exc, where=type(context.get("view")).__name__)
     return response
+
+
+def outage_response(exc, *, where: str):
+    """503 in the API's error shape with ``Retry-After``; the cause is logged by type only,
+    the place by view name (a path may carry a token: the HLS view's)."""
+    logger.warning("Outage answered 503 in %s: %s.", where, outage_describe(exc))
+    seconds = outage_retry_after()
+    return error_response(
+        503, OUTAGE_MESSAGE, code="unavailable", headers={"Retry-After": str(seconds)}
+    )
+
+
+class OutageMiddleware:
+    """Any view outside DRF (the HLS playlist view, the upload endpoint, the admin): an outage
+    raised by the view answers 503 + ``Retry-After`` in the API's shape, never a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if is_outage(exception):
+            match = request.resolver_match
+            return outage_response(exception, where=match.view_name if match else "a view")
+        return None
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -87,6 +128,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such video (also a malformed id) or no such page.",
     405: "Method not allowed on this path.",
     413: "The request body is too large.",
+    503: "A storage, broker or database outage: nothing was changed; retry after Retry-After.",
 }
 
 

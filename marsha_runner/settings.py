@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A storage, broker or database outage answers 503 + Retry-After, never 500.
+    "marsha_runner.errors.OutageMiddleware",
     # Serves the admin's static files under uvicorn (no runserver here, no extra web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,6 +109,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
             "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
         }
+        # After a PostgreSQL restart every pooled connection is dead: with health checks the
+        # pool checks each one it lends (one empty round trip) and replaces it, instead of
+        # failing one request per dead connection.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_POOL_CHECK", default=True)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so the uvicorn threads of the end-to-end tests share it.
     # One file per pytest process, so parallel runs on one machine do not collide.
@@ -316,6 +322,8 @@ RUNNERS_DISPATCH_SPREAD = env.bool("RUNNERS_DISPATCH_SPREAD", default=True)
 # Called once per transcoding (success or failure) by the runners app; keeps runners
 # ignorant of videos (imports point down only).
 RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.services.video_transcoding_ended"
+# A staff requeue of a transcoding job reopens its video (or is refused with the reason).
+RUNNERS_TRANSCODING_REOPEN_CALLBACK = "marsha_runner.videos.reopen.video_transcoding_reopen"
 
 # The library calls this on every finished rendition; our adapter decides when it is over.
 TRANSCODING_ENDED_CALLBACK_PATH = "marsha_runner.runners.callbacks.library_transcoding_ended"
@@ -383,6 +391,28 @@ HEALTH_MIN_RUNNERS_ONLINE = env.int("HEALTH_MIN_RUNNERS_ONLINE", default=1)
 CELERY_BEAT_SCHEDULE = __import__(
     "marsha_runner.operations.schedule", fromlist=["beat_schedule"]
 ).beat_schedule()
+
+# --- Outages ----------------------------------------------------------------------------------
+
+# Seconds an API or runner client is told to wait (Retry-After) when a storage, broker or
+# database outage answers its call with 503.
+OUTAGE_RETRY_AFTER = env.int("OUTAGE_RETRY_AFTER", default=10)
+# A launch whose storage does not answer is retried with backoff for this many seconds, then
+# left to runners_watchdog; only a source that cannot be transcoded errors a video.
+VIDEO_LAUNCH_OUTAGE_TOLERANCE = env.int("VIDEO_LAUNCH_OUTAGE_TOLERANCE", default=900)
+# Longest wait between two of those retries (seconds; they double up to it).
+VIDEO_LAUNCH_OUTAGE_BACKOFF_MAX = env.float("VIDEO_LAUNCH_OUTAGE_BACKOFF_MAX", default=60)
+# A runner's result that could not be stored (storage or database outage) is kept in this
+# folder until its completion succeeds: by the process that took it, with backoff, or by
+# runners_watchdog (which must see the same folder). The job stays completing meanwhile.
+RUNNERS_COMPLETION_SPOOL = str(
+    env.path("RUNNERS_COMPLETION_SPOOL", default=BASE_DIR / "data" / "completions")
+)
+# Seconds between the retries of a deferred completion by the process that took the result
+# (the last delay repeats until it succeeds or the process stops; the watchdog takes over).
+RUNNERS_COMPLETION_RETRY_DELAYS = env.list(
+    "RUNNERS_COMPLETION_RETRY_DELAYS", cast=float, default=[1, 2, 4, 8, 15, 30]
+)
 
 # --- API --------------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urljoin
@@ -97,6 +98,7 @@ class RunnerClient:
         transcript_language: str | None = DETECTED,
         whisper_model: str | None = None,
         concurrency: int = CONCURRENCY,
+        outage_tolerance: float = 300,
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1.")
@@ -131,6 +133,10 @@ class RunnerClient:
         self._checking = False
         self._wake = threading.Event()  # a ping, a job ending: the loop looks again
         self._lock = threading.Lock()
+        # An outage of the server's storage or database answers 503 with Retry-After: the
+        # call is made again as it was, until ``outage_tolerance`` seconds have passed.
+        self.outage_tolerance = outage_tolerance
+        self.statuses: Counter = Counter()  # every HTTP status this runner was answered
 
     # --- HTTP ---------------------------------------------------------------------------------
 
@@ -150,7 +156,31 @@ class RunnerClient:
 
     def post(self, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.http_timeout)
-        return self.session.post(f"{self.base_url}/api/v1/runners/{path}", **kwargs)
+        url = f"{self.base_url}/api/v1/runners/{path}"
+        return self.patiently(lambda: self.session.post(url, **kwargs))
+
+    def patiently(self, send) -> requests.Response:
+        """``send()`` again while the server answers 503 (an outage on its side: it changed
+        nothing) or cannot be reached, waiting its ``Retry-After`` (at most 5 s), for
+        ``outage_tolerance`` seconds; then the last answer (or error) stands."""
+        deadline = time.monotonic() + self.outage_tolerance
+        while True:
+            try:
+                response = send()
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+                continue
+            with self._lock:
+                self.statuses[response.status_code] += 1
+            if response.status_code != 503 or time.monotonic() > deadline:
+                return response
+            try:
+                wait_for = float(response.headers.get("Retry-After") or 1)
+            except ValueError:
+                wait_for = 1
+            time.sleep(min(max(wait_for, 0.2), 5))
 
     def register(self, registration_token: str, name: str) -> str:
         body = {"registrationToken": registration_token, "name": name, "description": "tests"}
@@ -199,12 +229,17 @@ class RunnerClient:
         """POST the videoFileUrl with a JSON body; a 301/302/303 becomes a bare GET, like the
         runner's fetch."""
         url = job["payload"]["input"]["videoFileUrl"]
-        response = self.session.post(
-            url, json=self._job_body(job), allow_redirects=False, timeout=self.http_timeout
-        )
-        if response.status_code in REDIRECTS_AS_GET:
-            location = urljoin(url, response.headers["Location"])
-            response = requests.get(location, stream=True, timeout=self.http_timeout)
+
+        def fetch():
+            response = self.session.post(
+                url, json=self._job_body(job), allow_redirects=False, timeout=self.http_timeout
+            )
+            if response.status_code in REDIRECTS_AS_GET:
+                location = urljoin(url, response.headers["Location"])
+                response = requests.get(location, stream=True, timeout=self.http_timeout)
+            return response
+
+        response = self.patiently(fetch)
         _expect(response, 200, "download of the source")
         with open(destination, "wb") as handle:
             for chunk in response.iter_content(1 << 20):
@@ -212,18 +247,23 @@ class RunnerClient:
         return destination
 
     def success(self, job: dict, video_file: Path, playlist_file: Path) -> None:
-        with open(video_file, "rb") as video, open(playlist_file, "rb") as playlist:
-            files = {
-                "payload[videoFile]": (video_file.name, video, "video/mp4"),
-                "payload[resolutionPlaylistFile]": (
-                    playlist_file.name,
-                    playlist,
-                    "application/vnd.apple.mpegurl",
-                ),
-            }
-            response = self.post(
-                f"jobs/{job['uuid']}/success", data=self._job_body(job), files=files
-            )
+        url = f"{self.base_url}/api/v1/runners/jobs/{job['uuid']}/success"
+
+        def send():  # the files are opened again for each attempt
+            with open(video_file, "rb") as video, open(playlist_file, "rb") as playlist:
+                files = {
+                    "payload[videoFile]": (video_file.name, video, "video/mp4"),
+                    "payload[resolutionPlaylistFile]": (
+                        playlist_file.name,
+                        playlist,
+                        "application/vnd.apple.mpegurl",
+                    ),
+                }
+                return self.session.post(
+                    url, data=self._job_body(job), files=files, timeout=self.http_timeout
+                )
+
+        response = self.patiently(send)
         _expect(response, 204, "success")
         self._event("success", job["uuid"])
         self.completed.append(job)

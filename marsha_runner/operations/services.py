@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from marsha_runner.runners import deferred
 from marsha_runner.runners import watchdog as jobs
 from marsha_runner.runners.services import transcoding_source_delete, transcoding_sources_listed
 from marsha_runner.storage import storage_dir_prune, storage_listdir, video_storage
@@ -68,8 +69,10 @@ def runners_watchdog(
     dry_run: bool = False,
     now=None,
 ) -> Report:
-    """Repair what dead runners, lost launches and the library leave behind, in that order:
+    """Repair what dead runners, lost launches, outages and the library leave behind, in
+    that order:
 
+    0. results kept during a storage or database outage: their completion applied when due;
     1. processing jobs silent for ``stalled_timeout`` s: one more failure (pending, or errored
        at the max failures: its children parent-errored, its video errored with a reason);
     2. processing jobs whose runner was unregistered: back to pending;
@@ -81,6 +84,7 @@ def runners_watchdog(
     now = now or timezone.now()
     timeout = settings.RUNNERS_STALLED_JOB_TIMEOUT if stalled_timeout is None else stalled_timeout
     report = Report(command="runners_watchdog", dry_run=dry_run)
+    _completions_retry(report=report, dry_run=dry_run)
     updated_before = now - timedelta(seconds=timeout)
     message = f"The runner sent no update for {timeout} s (stalled)."
     for job in jobs.runner_jobs_stalled(updated_before=updated_before, limit=batch_size):
@@ -106,6 +110,14 @@ def runners_watchdog(
     _videos_complete(report=report, batch_size=batch_size, dry_run=dry_run)
     _launches_recover(report=report, now=now, batch_size=batch_size, dry_run=dry_run)
     return report
+
+
+def _completions_retry(*, report: Report, dry_run: bool) -> None:
+    """Completions deferred by an outage (the runner's result waits in the spool): applied
+    now when their next attempt is due; still deferred while storage does not answer."""
+    for job_uuid in deferred.completions_deferred():
+        outcome = deferred.DEFERRED if dry_run else deferred.completion_retry(job_uuid=job_uuid)
+        report.add(f"completions_{outcome}", {"job": job_uuid})
 
 
 def _videos_complete(*, report: Report, batch_size: int, dry_run: bool) -> None:

@@ -39,6 +39,7 @@ from django_peertube_runner_connector.utils.job_handlers.vod_hls_transcoding_job
 )
 
 from marsha_runner.storage import storage_replace
+from marsha_runner.storage.outages import Unreachable, outage_describe, storage_outage
 
 from .callbacks import transcoding_ended_notify
 from .observe import runner_job_finished_observe
@@ -104,13 +105,20 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
 
     def complete(self, runner_job: RunnerJob, result_payload):
         """Completed → waiting children pending (ping on commit); failed → children
-        PARENT_ERRORED. Then the host is told after commit if the transcoding is over."""
+        PARENT_ERRORED. Then the host is told after commit if the transcoding is over.
+
+        A storage or database outage is not a failure: it propagates with the job left
+        ``completing``, and the caller keeps the result for later (``deferred.py``); storing
+        a rendition twice writes the same keys and one row.
+        """
         runner_job.state = RunnerJobState.COMPLETING
         runner_job.save()
         try:
             self.specific_complete(runner_job, result_payload)
             runner_job.state = RunnerJobState.COMPLETED
         except Exception as err:
+            if storage_outage(err, video_storage):
+                raise Unreachable(outage_describe(err)) from err
             logger.exception("Completion of runner job %s failed.", runner_job.uuid)
             runner_job.state = RunnerJobState.ERRORED
             runner_job.error = f"Completion failed: {err}"[:2000]

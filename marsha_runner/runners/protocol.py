@@ -30,7 +30,11 @@ from django_peertube_runner_connector.models import (
     RunnerJobType,
     RunnerRegistrationToken,
 )
+from django_peertube_runner_connector.storage import video_storage
 
+from marsha_runner.storage.outages import is_outage, storage_reachable
+
+from .deferred import completion_defer, completion_retry_soon
 from .handlers import runner_job_handler
 from .observe import runner_job_failure_observe
 from .problems import RunnerRefusal
@@ -299,18 +303,28 @@ def runner_job_fail(
         )
         message = runner_text_clean(message, name="message", max_length=MESSAGE_MAX)
         logger.warning("Runner %s failed job %s: %s", runner.name, job.uuid, message[:500])
-        runner_job_failure_record(job=job, message=message)
+        # A runner that could not download its source while our storage is down did not
+        # fail: the job goes back to pending without a failure counted.
+        counted = storage_reachable(video_storage)
+        runner_job_failure_record(job=job, message=message, counted=counted)
     runner_contact(runner=runner, ip=ip)
     return job
 
 
-def runner_job_failure_record(*, job: RunnerJob, message: str, reason: str = "error") -> None:
+def runner_job_failure_record(
+    *, job: RunnerJob, message: str, reason: str = "error", counted: bool = True
+) -> None:
     """One more failure for a locked processing job: back to pending (runners pinged), or
     errored at ``TRANSCODING_RUNNER_MAX_FAILURE`` (children parent-errored, host told).
 
     The one place failures are counted: a runner's error call and the watchdog's stalled jobs
-    (``reason`` labels the failures metric: ``error`` or ``stalled``).
+    (``reason`` labels the failures metric: ``error`` or ``stalled``). ``counted`` False (the
+    failure was our outage, not the runner's): back to pending, the count unchanged.
     """
+    if not counted:
+        logger.warning("Runner job %s failed during a storage outage: not counted.", job.uuid)
+        runner_job_handler(job).abort(runner_job=job)
+        return
     job.failures += 1
     runner_job_failure_observe(job, reason=reason)
     runner_job_handler(job).error(runner_job=job, message=message)
@@ -376,7 +390,15 @@ def runner_job_succeed(
         )
         job.state = RunnerJobState.COMPLETING
         job.save(update_fields=["state", "updatedAt"])
-    runner_job_handler(job).complete(runner_job=job, result_payload=result)
+    try:
+        runner_job_handler(job).complete(runner_job=job, result_payload=result)
+    except Exception as err:
+        if not is_outage(err):
+            raise
+        # The runner's work is taken (204): kept until storage answers, never lost or counted.
+        completion_defer(job=job, result=result, error=err)
+        completion_retry_soon(job_uuid=job.uuid)
+        return job
     runner_contact(runner=runner, ip=ip)
     logger.info("Runner %s finished job %s.", runner.name, job.uuid)
     return job
@@ -388,7 +410,6 @@ def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
     from urllib.parse import urlparse
 
     from django_peertube_runner_connector.models import VideoFile
-    from django_peertube_runner_connector.storage import video_storage
 
     job_uuid = runner_uuid_clean(job_uuid)
     video_uuid = runner_uuid_clean(video_uuid, name="video uuid")
@@ -401,7 +422,9 @@ def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
     source = files.filter(streamingPlaylist__isnull=True).first()
     if source is None and job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
         source = files.first()  # the upload is gone: a rendition has the same audio
-    if source is None or not source.filename:
+    if source is None or not source.filename or not video_storage.exists(source.filename):
+        # An unreachable storage raises here: 503 with Retry-After (views.runner_call), so
+        # the runner waits instead of failing a download it would count as its own failure.
         raise RunnerRefusal(404, "video_file_not_found", "The source file is gone.")
     url = video_storage.url(source.filename)
     if not urlparse(url).scheme and job.domain:

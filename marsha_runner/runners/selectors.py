@@ -170,8 +170,10 @@ def runners_counts(*, online_since) -> dict:
 
 
 def transcoding_destinations_finished(*, destinations) -> set[str]:
-    """Those of ``destinations`` holding a job tree with no active job left, in three queries
-    (not one per tree): what a watchdog looking at every processing video needs."""
+    """Those of ``destinations`` holding job trees none of which has an active job left, in
+    three queries (not one per tree): what a watchdog looking at every processing video
+    needs. A destination with two trees (a launch, then missing renditions) is finished only
+    when both are."""
     from django_peertube_runner_connector.models import Video
 
     directories = {
@@ -187,4 +189,5 @@ def transcoding_destinations_finished(*, destinations) -> set[str]:
     busy = set(
         jobs.filter(state__in=ACTIVE_STATES).values_list("video_uuid", flat=True).distinct()
     )
-    return {directories[uuid] for uuid in with_jobs - busy}
+    busy_destinations = {directories[uuid] for uuid in busy}
+    return {directories[uuid] for uuid in with_jobs} - busy_destinations

@@ -13,12 +13,17 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_peertube_runner_connector.models import (
     Runner,
     RunnerJob,
     RunnerJobState,
+    RunnerJobType,
     RunnerRegistrationToken,
+    VideoFile,
 )
+from django_peertube_runner_connector.models import Video as TranscodedVideo
+from django_peertube_runner_connector.storage import video_storage
 
 from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
 from .observe import runner_job_finished_observe
@@ -103,11 +108,48 @@ def runner_job_cancel(*, job: RunnerJob, dry_run: bool = False) -> str:
     return f"cancelled, with {children} dependent job(s)" if children else "cancelled"
 
 
+def _source_present(job: RunnerJob) -> bool:
+    """Whether the upload the job transcodes is still in storage (a transcription reads a
+    rendition when the upload is gone: it needs nothing more)."""
+    if job.type != RunnerJobType.VOD_HLS_TRANSCODING:
+        return True
+    source = (
+        VideoFile.objects.filter(
+            video__uuid=runner_job_video_uuid(job), streamingPlaylist__isnull=True
+        )
+        .order_by("-resolution")
+        .first()
+    )
+    return bool(source and source.filename and video_storage.exists(source.filename))
+
+
+def _video_reopen(job: RunnerJob) -> str:
+    """The host's video follows the requeued transcoding job back to ``processing``, or the
+    requeue is refused with the host's reason (``RUNNERS_TRANSCODING_REOPEN_CALLBACK``)."""
+    if job.type != RunnerJobType.VOD_HLS_TRANSCODING:
+        return ""
+    video = TranscodedVideo.objects.filter(uuid=runner_job_video_uuid(job)).first()
+    if video is None:
+        return ""
+    reopen = import_string(settings.RUNNERS_TRANSCODING_REOPEN_CALLBACK)
+    try:
+        return reopen(destination=video.directory, base_name=video.baseFilename or "")
+    except ValueError as err:
+        raise StaffRefused(str(err)) from err
+
+
 def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
     """An errored or stalled job back to pending (failures reset), runners pinged on commit.
 
-    Its parent-errored descendants wait for it again.
+    Its parent-errored descendants wait for it again, and a video errored by it goes back to
+    ``processing``. Refused, with the way out, when its source is gone from storage (after
+    ``cleanup_sources``' retention) or its video moved on: Re-trigger on the video then.
     """
+    if not _source_present(job):
+        raise StaffRefused(
+            "its source is gone from storage: use Re-trigger on the video (it starts from "
+            "its kept upload or its highest rendition)"
+        )
     with transaction.atomic():
         job = RunnerJob.objects.select_for_update().get(pk=job.pk)
         stalled = runner_job_is_stalled(job)
@@ -117,6 +159,7 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
             )
         if job.state == RunnerJobState.PARENT_ERRORED:
             raise StaffRefused("its parent errored: requeue the parent job")
+        reopened = _video_reopen(job)
         now = timezone.now()
         RunnerJob.objects.filter(pk=job.pk).update(
             state=RunnerJobState.PENDING,
@@ -145,9 +188,11 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
         what = "stalled" if stalled else "errored"
         if dry_run:
             transaction.set_rollback(True)
-            return f"will be requeued ({what}), with {waiting} dependent job(s)"
+            also = f"; {reopened.replace('is back', 'goes back')}" if reopened else ""
+            return f"will be requeued ({what}), with {waiting} dependent job(s){also}"
     logger.info("Runner job %s requeued by staff.", job.uuid)
-    return f"requeued ({what}), {waiting} dependent job(s) waiting for it; runners pinged"
+    also = f"; {reopened}" if reopened else ""
+    return f"requeued ({what}), {waiting} dependent job(s) waiting for it; runners pinged{also}"
 
 
 def runner_jobs_ping() -> str:
@@ -222,12 +267,20 @@ def runner_unregister_staff(*, runner: Runner, dry_run: bool = False) -> str:
 
 def registration_token_revoke(*, token: RunnerRegistrationToken, dry_run: bool = False) -> str:
     """Delete a registration token after unregistering every runner registered with it (the
-    library's cascade would otherwise delete them without freeing their jobs)."""
-    runners = list(registration_token_runners(token=token).order_by("name"))
-    names = ", ".join(r.name for r in runners) or "none"
-    if dry_run:
-        return f"will be revoked, unregistering {len(runners)} runner(s): {names}"
+    library's cascade would otherwise delete them without freeing their jobs).
+
+    One transaction, the token row locked before its runners are listed: a runner registering
+    meanwhile waits for the lock (its row references the token), then finds the token gone;
+    none is listed too early and deleted by the cascade with its jobs left processing.
+    """
     with transaction.atomic():
+        locked = RunnerRegistrationToken.objects.select_for_update().filter(pk=token.pk)
+        if locked.first() is None:
+            raise StaffRefused("it was revoked meanwhile")
+        runners = list(registration_token_runners(token=token).order_by("name"))
+        names = ", ".join(r.name for r in runners) or "none"
+        if dry_run:
+            return f"will be revoked, unregistering {len(runners)} runner(s): {names}"
         for runner in runners:
             runner_unregister_staff(runner=runner)
         RunnerRegistrationToken.objects.filter(pk=token.pk).delete()

@@ -29,6 +29,7 @@ from django_peertube_runner_connector.utils.job_handlers.transcription_job_handl
 )
 
 from marsha_runner.storage import storage_replace
+from marsha_runner.storage.outages import Unreachable, outage_describe, storage_outage
 
 from .handlers import HLSTranscodingJobHandler, _ping_on_commit
 from .observe import runner_job_finished_observe
@@ -109,6 +110,8 @@ class TranscriptionHandler(TranscriptionJobHandler):
                 self.specific_complete(runner_job, result_payload)
             runner_job.state = RunnerJobState.COMPLETED
         except Exception as err:
+            if storage_outage(err, video_storage):  # not a failure: kept for later (deferred.py)
+                raise Unreachable(outage_describe(err)) from err
             if not isinstance(err, TranscriptionRejected):
                 logger.exception("Completion of transcription job %s failed.", runner_job.uuid)
             error = str(err)[:2000] or type(err).__name__

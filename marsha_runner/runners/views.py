@@ -9,6 +9,7 @@ an upgrade of it cannot publish an action without our checks.
 
 import functools
 import json
+import logging
 
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -16,8 +17,12 @@ from django.views.decorators.http import require_POST
 from django_peertube_runner_connector.serializers import RunnerJobSerializer
 from django_peertube_runner_connector.utils.request import get_client_ip
 
+from marsha_runner.storage.outages import is_outage, outage_describe, outage_retry_after
+
 from . import protocol
 from .problems import RunnerRefusal, problem_response
+
+logger = logging.getLogger(__name__)
 
 
 def runner_body(request) -> dict:
@@ -34,7 +39,9 @@ def runner_body(request) -> dict:
 
 
 def runner_call(view):
-    """POST only, CSRF-exempt; the parsed body as ``data``; a refusal as a problem document."""
+    """POST only, CSRF-exempt; the parsed body as ``data``; a refusal as a problem document;
+    a storage or database outage as a 503 problem with ``Retry-After`` (the runner retries:
+    nothing was changed, its call can be made again as it was)."""
 
     @csrf_exempt
     @require_POST
@@ -44,6 +51,17 @@ def runner_call(view):
             return view(request, runner_body(request), **kwargs)
         except RunnerRefusal as refusal:
             return problem_response(refusal)
+        except Exception as err:
+            if not is_outage(err):
+                raise
+            logger.warning(
+                "Runner call %s: outage (%s), 503.", view.__name__, outage_describe(err)
+            )
+            response = problem_response(
+                RunnerRefusal(503, "service_unavailable", "Briefly unavailable: retry.")
+            )
+            response["Retry-After"] = str(outage_retry_after())
+            return response
 
     return wrapped
 

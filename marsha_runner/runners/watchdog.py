@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
+from .deferred import completions_deferred
 from .handlers import FAILED_STATES, runner_job_handler
 from .protocol import runner_job_failure_record
 from .selectors import ACTIVE_STATES, transcoded_video_directories
@@ -77,10 +78,13 @@ STALLED_STATES = (RunnerJobState.PROCESSING, RunnerJobState.COMPLETING)
 
 
 def runner_jobs_stalled(*, updated_before, limit: int) -> list[JobRef]:
-    """Jobs processing (or completing) with no change since ``updated_before``."""
-    jobs = RunnerJob.objects.filter(
-        state__in=STALLED_STATES, updatedAt__lt=updated_before
-    ).order_by("updatedAt")[:limit]
+    """Jobs processing (or completing) with no change since ``updated_before``; a job whose
+    result waits in the spool for storage to answer is not stalled (``deferred.py``)."""
+    jobs = (
+        RunnerJob.objects.filter(state__in=STALLED_STATES, updatedAt__lt=updated_before)
+        .exclude(uuid__in=completions_deferred())
+        .order_by("updatedAt")[:limit]
+    )
     return _refs(RunnerJob.objects.filter(pk__in=list(jobs.values_list("pk", flat=True))))
 
 

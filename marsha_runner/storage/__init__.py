@@ -111,7 +111,10 @@ def storage_replace(storage, key: str, content) -> str:
     if path is not None:
         _file_replace(storage, path, content)
         return key
-    if storage.exists(key):
+    if not (_is_s3(storage) and storage.file_overwrite) and storage.exists(key):
+        # An S3 PUT replaces an object atomically: deleting first would leave a moment with
+        # no object (a player reading master.m3u8 then gets a 404). Other storages pick a
+        # new name when the key is taken: the old file goes first there.
         storage.delete(key)
     saved = storage.save(key, content)
     if saved != key:

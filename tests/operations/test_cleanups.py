@@ -60,7 +60,9 @@ def finished_video(state=UploadState.READY, stamp=S0, updated=OLD, **kwargs):
 
 def tree(video, stamp, state=RunnerJobState.COMPLETED, updated=OLD):
     """A job tree of ``video``'s version ``stamp`` (its source row at the source key)."""
-    transcoded, parent, children = job_tree(directory=video.output_prefix(stamp))
+    transcoded, parent, children = job_tree(
+        directory=video.output_prefix(stamp), source_object=False
+    )
     jobs = [parent, *children]
     RunnerJob.objects.filter(pk__in=[j.pk for j in jobs]).update(state=state, updatedAt=updated)
     return transcoded, jobs

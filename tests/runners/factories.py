@@ -1,5 +1,6 @@
 """Runner job trees and runners for the runner API tests (no ffmpeg needed)."""
 
+from django.core.files.base import ContentFile
 from django_peertube_runner_connector.models import (
     RunnerJob,
     RunnerJobState,
@@ -7,6 +8,7 @@ from django_peertube_runner_connector.models import (
     VideoFile,
     VideoStreamingPlaylist,
 )
+from django_peertube_runner_connector.storage import video_storage
 
 from marsha_runner.runners.handlers import HLSTranscodingJobHandler
 from marsha_runner.runners.services import runner_seed
@@ -21,13 +23,23 @@ def runner_make(name: str) -> str:
     return token
 
 
-def job_tree(*, domain="http://testserver", resolutions=(720, 360), directory="vod/abc/video/1"):
-    """A transcoded video with a source file, a parent job and waiting children."""
+def job_tree(
+    *,
+    domain="http://testserver",
+    resolutions=(720, 360),
+    directory="vod/abc/video/1",
+    source_object=True,
+):
+    """A transcoded video with a source file (its row and, unless ``source_object`` is False,
+    a small object in the video storage), a parent job and waiting children."""
     base_name = directory.rsplit("/", 1)[-1]
     video = Video.objects.create(state=2, directory=directory, baseFilename=base_name)
+    source_key = directory.replace("vod/", "tmp/", 1)
+    if source_object and not video_storage.exists(source_key):
+        video_storage.save(source_key, ContentFile(b"source", name="source"))
     VideoFile.objects.create(
         video=video,
-        filename=directory.replace("vod/", "tmp/", 1),
+        filename=source_key,
         extname="",
         size=10,
         resolution=720,

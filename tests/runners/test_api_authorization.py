@@ -399,18 +399,18 @@ class TestDownload:
         video_uuid = video_uuid or world["video"].uuid
         return f"{JOBS}/files/videos/{video_uuid}/{world['job'].uuid}/max-quality"
 
-    def test_redirects_302_to_the_source(self, client, world, videos_root):
+    def test_redirects_302_to_the_source(self, client, videos_root, world):
         body = {"runnerToken": world["a"], "jobToken": world["token"]}
         response = post(client, self.url(world), body)
         assert response.status_code == 302
         assert response["Location"] == "http://testserver/videos/tmp/abc/video/1"
         assert world["job"].payload["input"]["videoFileUrl"].endswith(self.url(world))
 
-    def test_form_body_works_too(self, client, world, videos_root):
+    def test_form_body_works_too(self, client, videos_root, world):
         body = {"runnerToken": world["a"], "jobToken": world["token"]}
         assert client.post(self.url(world), body).status_code == 302
 
-    def test_job_of_another_video(self, client, world, videos_root):
+    def test_job_of_another_video(self, client, videos_root, world):
         body = {"runnerToken": world["a"], "jobToken": world["token"]}
         response = post(client, self.url(world, video_uuid=uuid.uuid4()), body)
         assert_problem(response, 404)
