@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 # Neither imports prometheus-client (it must see PROMETHEUS_MULTIPROC_DIR first, set below).
 from marsha_runner.observability.logconfig import logging_config, secret_values
@@ -182,6 +183,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.5,
     "interval_max": 1,
 }
+# Staff work (bulk actions, launches of staff transcodings) has a queue of its own. A worker
+# consumes every queue listed here unless told otherwise (-Q), taking from each in turn: a
+# user's launch waits for at most one staff task, never behind a bulk action (issue 18).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_STAFF_QUEUE = "staff"
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE, routing_key=CELERY_TASK_DEFAULT_QUEUE),
+    Queue(CELERY_STAFF_QUEUE, routing_key=CELERY_STAFF_QUEUE),
+)
 
 if REDIS_URL:
     # Lets the library emit "available-jobs" pings through Redis, so a job created in a

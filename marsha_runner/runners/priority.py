@@ -5,7 +5,8 @@ pending jobs by ``(priority, createdAt)`` (``selectors.runner_jobs_available``, 
 migration 0007), so within a class the oldest job goes first and a video's jobs go in the
 order they were created (the first rendition first, see ``transcoding_plan``).
 
-A user's upload is waiting to be watched; staff work (re-trigger, switch to PEERTUBE, missing
+A user's upload is waiting to be watched, first its first rendition (every new upload becomes
+playable before any upload's other rungs run); staff work (re-trigger, switch to PEERTUBE, missing
 renditions, transcription, work a storage migration causes) is not: with 10,000 staff jobs
 pending, a new upload's first job is still the first one offered.
 """
@@ -14,5 +15,6 @@ from enum import IntEnum
 
 
 class JobPriority(IntEnum):
-    UPLOAD = 0
+    UPLOAD_FIRST = 0  # a user upload's first rendition: it makes the video playable
+    UPLOAD = 10  # the rest of its ladder
     STAFF = 100

@@ -34,6 +34,13 @@ class CanChangeVideos(BasePermission):
 
 @extend_schema_serializer(component_name="Video")
 class VideoOutputSerializer(serializers.ModelSerializer):
+    playable = serializers.BooleanField(
+        read_only=True,
+        help_text="Whether `urls` can be played now: true from the first stored rendition of "
+        "a first upload (still `processing`), and while a ready video's new version is "
+        "processed (the previous version is served until the new one is complete).",
+    )
+
     class Meta:
         model = Video
         fields = [
@@ -48,6 +55,8 @@ class VideoOutputSerializer(serializers.ModelSerializer):
             "duration",
             "size",
             "urls",
+            "playable",
+            "playable_on",
             "created_on",
             "updated_on",
         ]

@@ -56,6 +56,11 @@ class Video(models.Model):
         help_text="Size in bytes the client declared for the pending upload (it must match).",
     )
     urls = models.JSONField(null=True, blank=True, help_text="Persisted URLs of the version.")
+    processing_by_staff = models.BooleanField(
+        default=False,
+        help_text="The processing version was asked by staff (re-trigger, switch, missing "
+        "renditions): its launch and runner jobs come after every user upload's.",
+    )
     playable_on = models.DateTimeField(
         null=True,
         blank=True,
@@ -93,6 +98,12 @@ class Video(models.Model):
 
     def __str__(self):
         return f"{self.title} ({self.upload_state})"
+
+    @property
+    def playable(self) -> bool:
+        """A version is served: the first rendition of a first upload is stored (issue 18), or
+        a complete version is (a ready video, or one whose new version is processing)."""
+        return self.uploaded_on is not None and bool(self.urls)
 
     @property
     def active_stamp(self) -> int | None:
