@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -194,11 +195,14 @@ class Postgres(Service):
         self.bin = _pg_bin()
         require(self.bin is not None, "needs Debian's PostgreSQL binaries (/usr/lib/postgresql)")
         self.port = free_port()
-        self.data = workdir / "pgdata"
+        # Its own folder under /tmp: pytest's are private to root, and as root initdb and
+        # pg_ctl refuse to run, so they run as postgres, who must reach the folder.
+        self.root = Path(tempfile.mkdtemp(prefix="fault-pg-"))
+        self.data = self.root / "pgdata"
         self.data.mkdir()
         self.as_user = []
-        if os.geteuid() == 0:  # initdb and pg_ctl refuse root: run them as postgres
-            shutil.chown(workdir, "postgres")
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
             shutil.chown(self.data, "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
         subprocess.run(
@@ -228,6 +232,12 @@ class Postgres(Service):
     def stop(self):
         self._ctl("-m", "fast", "stop")
         self.stopped_at = time.monotonic()
+
+    def remove(self):
+        """Stop it if it runs, and delete its folder."""
+        if self.answers():
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def answers(self) -> bool:
         return port_open("127.0.0.1", self.port)

@@ -97,8 +97,7 @@ def layout(tmp_path):
         for handle in logs.values():
             handle.close()
         redis.stop()
-        if postgres.answers():
-            postgres.stop()
+        postgres.remove()
 
 
 def _session(base_url: str) -> requests.Session:
