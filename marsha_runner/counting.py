@@ -8,11 +8,21 @@ count this way. Imports nothing from the project: any layer may use it.
 """
 
 import json
+import threading
+import time
+from collections import OrderedDict
 
 from django.db import connections
 
 # Above this many rows, a count is not worth scanning for: the planner's estimate is shown.
 COUNT_BOUND = 10_000
+# The planner's estimates come from the table statistics, which change when ANALYZE runs
+# (autovacuum, minutes apart): one EXPLAIN per query and minute is enough, so a scrape every
+# 15 s or an admin page reloaded does not plan the same queries again.
+ESTIMATE_TTL = 60.0
+_ESTIMATES_MAX = 256
+_estimates: OrderedDict = OrderedDict()
+_estimates_lock = threading.Lock()
 
 
 def bounded_count(queryset, bound: int = COUNT_BOUND) -> int:
@@ -53,14 +63,27 @@ def bounded_counts(counted, bound: int = COUNT_BOUND) -> list[int]:
 
 
 def planner_estimate(queryset) -> int | None:
-    """PostgreSQL's estimate of the rows of ``queryset`` (EXPLAIN, no scan); None elsewhere."""
+    """PostgreSQL's estimate of the rows of ``queryset`` (EXPLAIN, no scan); None elsewhere.
+    Kept ``ESTIMATE_TTL`` seconds per query (the statistics it reads change no faster)."""
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
     sql, params = queryset.order_by().query.sql_with_params()
+    key = (queryset.db, sql, tuple(str(p) for p in params))
+    now = time.monotonic()
+    with _estimates_lock:
+        cached = _estimates.get(key)
+        if cached and now - cached[0] < ESTIMATE_TTL:
+            return cached[1]
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    with _estimates_lock:
+        _estimates[key] = (now, estimate)
+        _estimates.move_to_end(key)
+        while len(_estimates) > _ESTIMATES_MAX:
+            _estimates.popitem(last=False)
+    return estimate

@@ -131,7 +131,7 @@ def runner_jobs_health_counted(*, errored_since) -> dict:
     ``counting.bounded_counts``: each active (state, type) pair through the partial index of
     migration 0008, the errored since ``errored_since`` through ``(state, finishedAt)``.
 
-    Each reads the rows it counts from an index, at most ``COUNT_BOUND`` of them, never the
+    Each reads the rows it counts from an index, up to the caller's bound, never the
     table's history (one aggregate with filters scanned every job: 319 ms at a million).
     """
     counted = {

@@ -61,6 +61,12 @@ class Video(models.Model):
         help_text="The processing version was asked by staff (re-trigger, switch, missing "
         "renditions): its launch and runner jobs come after every user upload's.",
     )
+    upload_ended_on = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the processing version's upload ended (its transcoding's start): the "
+        "upload-ended → playable and → ready times are measured from it.",
+    )
     playable_on = models.DateTimeField(
         null=True,
         blank=True,
