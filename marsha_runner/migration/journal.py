@@ -2,10 +2,13 @@
 each video stands. Batched: a run writes per flush (about twice a second per video) and per
 part of a large object, never per small object."""
 
+from functools import partial
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from marsha_runner.telemetry.instruments import migration_objects_record
 from marsha_runner.videos.models import Video
 
 from .copier import PartJournal
@@ -54,10 +57,15 @@ def verified_record(video_id, rows: list[MigrationObject]) -> None:
             objects_done=F("objects_done") + len(rows),
             bytes_done=F("bytes_done") + sum(row.size for row in rows),
         )
+        # /metrics: objects and bytes copied (counted once committed).
+        transaction.on_commit(
+            partial(migration_objects_record, copied=len(rows), size=sum(r.size for r in rows))
+        )
 
 
 def object_error_record(row: MigrationObject, reason: str) -> None:
     MigrationObject.objects.filter(pk=row.pk).update(error=reason)
+    migration_objects_record(failed=1)
 
 
 class DatabasePartJournal(PartJournal):

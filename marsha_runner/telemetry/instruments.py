@@ -150,7 +150,11 @@ def video_error_record() -> None:
     videos_finished.labels(state="error").inc()
 
 
-def migration_object_record(*, copied: bool, size: int = 0) -> None:
-    migration_objects.labels(outcome="copied" if copied else "failed").inc()
-    if copied and size:
+def migration_objects_record(*, copied: int = 0, failed: int = 0, size: int = 0) -> None:
+    """``copied`` objects verified (``size`` bytes in all), ``failed`` objects in error."""
+    if copied:
+        migration_objects.labels(outcome="copied").inc(copied)
+    if failed:
+        migration_objects.labels(outcome="failed").inc(failed)
+    if size:
         migration_bytes.inc(size)
