@@ -35,7 +35,8 @@ def test_objects_and_bytes_copied_are_counted(client, videos_root, legacy_root, 
     assert verified.count() > 20
     copied = delta(after, before, "marsha_runner_migration_objects_total", outcome="copied")
     assert copied == verified.count()
-    assert delta(after, before, "marsha_runner_migration_bytes_total") == verified.aggregate(
-        total=Sum("size")
-    )["total"]
+    assert (
+        delta(after, before, "marsha_runner_migration_bytes_total")
+        == verified.aggregate(total=Sum("size"))["total"]
+    )
     assert delta(after, before, "marsha_runner_migration_objects_total", outcome="failed") == 0
