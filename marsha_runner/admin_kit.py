@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -52,6 +53,10 @@ class StaffAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions_selection_counter = True
 
+    def annotate_objects(self, objects) -> None:
+        """Set, in bulk, what ``str(obj)`` needs to name each object (a job's video title):
+        called on every object a confirmation, a message or a log entry names."""
+
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # deletions go through a service or not at all
@@ -80,6 +85,7 @@ class Outcome:
 
 
 def _confirm_page(modeladmin, request, *, description, rows, total, intro, extra=None):
+    _annotate(modeladmin, [row.obj for row in rows])
     opts = modeladmin.model._meta
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -100,14 +106,38 @@ def _confirm_page(modeladmin, request, *, description, rows, total, intro, extra
     return TemplateResponse(request, "admin_kit/confirm_action.html", context)
 
 
+def sentence(text: str) -> str:
+    """``text`` ending with one full stop (a reason may already end with one)."""
+    text = str(text).rstrip()
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+
+
+def _annotate(modeladmin, objects) -> None:
+    annotate = getattr(modeladmin, "annotate_objects", None)
+    if annotate is not None and objects:
+        annotate(objects)
+
+
+def _as_now(modeladmin, outcomes) -> list:
+    """The outcomes with each changed object read again, so messages and log entries name it
+    as it is after the action (a video now processing is not called "ready")."""
+    changed = [o for o in outcomes if o.done]
+    fresh = modeladmin.model._default_manager.in_bulk([o.obj.pk for o in changed])
+    _annotate(modeladmin, list(fresh.values()))
+    return [Outcome(fresh.get(o.obj.pk, o.obj), o.done, o.text) if o.done else o for o in outcomes]
+
+
 def _report(modeladmin, request, outcomes, description):
+    outcomes = _as_now(modeladmin, outcomes)
     done = [o for o in outcomes if o.done]
     skipped = [o for o in outcomes if not o.done]
     for outcome in done[:MAX_MESSAGES]:
-        modeladmin.message_user(request, f"{outcome.obj}: {outcome.text}.", messages.SUCCESS)
+        modeladmin.message_user(
+            request, sentence(f"{outcome.obj}: {outcome.text}"), messages.SUCCESS
+        )
     for outcome in skipped[:MAX_MESSAGES]:
         modeladmin.message_user(
-            request, f"{outcome.obj}: skipped: {outcome.text}.", messages.WARNING
+            request, sentence(f"{outcome.obj}: skipped: {outcome.text}"), messages.WARNING
         )
     hidden = max(0, len(done) - MAX_MESSAGES) + max(0, len(skipped) - MAX_MESSAGES)
     modeladmin.message_user(
@@ -139,12 +169,13 @@ def _log_each(request, done, description):
     )
 
 
-def staff_action(*, permission: str, description: str, refusals=()):
+def staff_action(*, permission: str, description: str, refusals=(), notes=()):
     """Decorate ``run(modeladmin, request, obj, *, dry_run) -> str`` into an admin action.
 
     ``run`` calls one service and returns what it did (or, with ``dry_run``, what it would
     do); a service exception listed in ``refusals`` (or a ValidationError) means the object
-    is skipped, with the exception's text as the reason.
+    is skipped, with the exception's text as the reason. ``notes``: sentences the
+    confirmation page shows above the objects (what happens later, what a failure does).
     """
     refusals = (*refusals, ValidationError)
 
@@ -160,6 +191,8 @@ def staff_action(*, permission: str, description: str, refusals=()):
                     messages.ERROR,
                 )
                 return None
+
+            _annotate(modeladmin, objects)
 
             def outcome(obj, dry_run):
                 try:
@@ -177,6 +210,7 @@ def staff_action(*, permission: str, description: str, refusals=()):
                     rows=rows,
                     total=len(rows),
                     intro="Each selected object, and what the action will do to it:",
+                    extra=list(notes),
                 )
             outcomes = [outcome(obj, False) for obj in objects]
             _report(modeladmin, request, outcomes, description)
@@ -240,13 +274,15 @@ def rolled_back(call):
     return result
 
 
-def log_change(request, obj, message: str, flag=CHANGE) -> None:
-    """An admin log entry for one object changed outside an action (buttons, custom views)."""
+def log_change(request, obj, message: str, flag=CHANGE, *, model=None) -> None:
+    """An admin log entry for one object changed outside an action (buttons, custom views);
+    ``obj`` None with ``model``: an entry about the model as a whole (a ping)."""
+    model = model or type(obj)
     LogEntry.objects.create(
         user_id=request.user.pk,
-        content_type_id=ContentType.objects.get_for_model(obj, for_concrete_model=False).pk,
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
+        content_type_id=ContentType.objects.get_for_model(model, for_concrete_model=False).pk,
+        object_id=None if obj is None else str(obj.pk),
+        object_repr=str(model._meta.verbose_name_plural if obj is None else obj)[:200],
         action_flag=flag,
         change_message=message,
     )
@@ -262,6 +298,13 @@ def human_size(value) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TB"
+
+
+def short_time(value) -> str:
+    """A time as staff read it: local, to the second, no ISO ``T`` nor microseconds."""
+    if value is None:
+        return "-"
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def json_block(value):

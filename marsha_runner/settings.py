@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served by us: no CDN, works offline
     "import_export",
     "django_peertube_runner_connector",
     "marsha_runner.storage",
@@ -452,6 +453,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload videos and follow their transcoding by PeerTube runners.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging, metrics, probes, Sentry (marsha_runner.observability) -------------------------

@@ -4,6 +4,7 @@ import logging
 
 from django.db import transaction
 
+from marsha_runner.videos.constants import storage_location_label
 from marsha_runner.videos.models import Video
 
 from . import journal
@@ -30,7 +31,7 @@ def video_migration_enqueue(*, video: Video, dry_run: bool = False) -> str:
     if not videos_to_migrate().filter(pk=video.pk).exists():
         raise MigrationRefused(
             f"it is not a legacy video in AWS (pipeline {video.transcode_pipeline or 'none'}, "
-            f"location {video.storage_location or 'none'})"
+            f"location {storage_location_label(video.storage_location)})"
         )
     if dry_run:
         return "its migration to Scaleway will be enqueued"

@@ -21,8 +21,9 @@ from marsha_runner.runners import watchdog as jobs
 from marsha_runner.runners.services import transcoding_source_delete, transcoding_sources_listed
 from marsha_runner.storage import storage_dir_prune, storage_listdir, video_storage
 from marsha_runner.videos import services as videos
-from marsha_runner.videos.constants import OUTPUT_PREFIX, SOURCE_KEY, UploadState
+from marsha_runner.videos.constants import SOURCE_KEY, UploadState
 from marsha_runner.videos.models import Video
+from marsha_runner.videos.selectors import video_current_destinations
 
 from .models import LaunchRecovery
 
@@ -339,26 +340,6 @@ def stale_uploads_purge(*, batch_size: int = 500, dry_run: bool = False, now=Non
 # --- prune_runner_jobs --------------------------------------------------------------------------
 
 
-def _current_destinations(destinations) -> set[str]:
-    """Those of ``destinations`` holding a video's served or latest version."""
-    wanted = {}
-    for destination in destinations:
-        match = DESTINATION_RE.match(destination or "")
-        if match:
-            wanted.setdefault(match["video_id"], set()).add(int(match["stamp"]))
-    current = set()
-    rows = Video.objects.filter(id__in=list(wanted)).values_list(
-        "id", "uploaded_on", "processing_stamp", "launched_stamp"
-    )
-    for video_id, uploaded_on, processing_stamp, launched_stamp in rows:
-        stamps = {processing_stamp, launched_stamp}
-        if uploaded_on:
-            stamps.add(int(uploaded_on.timestamp()))
-        for stamp in wanted[str(video_id)] & stamps:
-            current.add(OUTPUT_PREFIX.format(video_id=video_id, stamp=stamp))
-    return current
-
-
 def runner_jobs_prune(*, batch_size: int = 1000, dry_run: bool = False, now=None) -> Report:
     """Delete completed, cancelled and errored runner jobs older than
     ``RUNNER_JOBS_RETENTION_DAYS``, ``batch_size`` rows per transaction, keeping every job
@@ -372,7 +353,7 @@ def runner_jobs_prune(*, batch_size: int = 1000, dry_run: bool = False, now=None
             finished_before=finished_before,
             after_pk=after_pk,
             batch_size=batch_size,
-            keep=_current_destinations,
+            keep=video_current_destinations,
             dry_run=dry_run,
         )
         if after_pk is None:

@@ -64,7 +64,12 @@ def video_transcribe(*, video: Video) -> SubtitleTrack:
         except LookupError as err:
             raise TranscriptionRefused("The video's renditions are not in storage.") from err
         track = SubtitleTrack.objects.create(video=video, stamp=stamp, job_uuid=job_uuid)
-    logger.info("Video %s stamp %s: transcription job %s started.", video.id, stamp, job_uuid)
+        # On commit: a confirmation page's dry run rolls back, and starts nothing.
+        transaction.on_commit(
+            lambda: logger.info(
+                "Video %s stamp %s: transcription job %s started.", video.id, stamp, job_uuid
+            )
+        )
     return track
 
 

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django_peertube_runner_connector import admin as _library_admin  # noqa: F401 (registers first)
 from django_peertube_runner_connector import models as library
 from django_peertube_runner_connector.models import RunnerJobState
@@ -30,9 +30,15 @@ from marsha_runner.admin_kit import (
     bulk_action,
     json_block,
     log_change,
+    sentence,
+    short_time,
     staff_action,
 )
-from marsha_runner.videos.selectors import video_id_of_destination, video_outputs_root
+from marsha_runner.videos.selectors import (
+    video_current_destinations,
+    video_outputs_root,
+    video_titles_of_destinations,
+)
 
 from . import staff
 from .models import (
@@ -44,8 +50,11 @@ from .models import (
     TranscodedVideo,
     TranscodingJobInfo,
 )
+from .naming import mask_token, runner_job_resolution, token_prefix
 from .resources import RunnerJobResource, RunnerResource
 from .selectors import (
+    ACTIVE_STATES,
+    runner_job_failures,
     runner_job_video_uuid,
     runner_jobs_of_videos,
     runners_with_activity,
@@ -65,6 +74,8 @@ for _model in (
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
 
+# Reading a registration token's value (it registers runners) needs its own permission.
+TOKEN_VALUE_PERMISSION = "reveal_runnerregistrationtoken"
 # Keys whose values are secrets wherever they appear in a payload.
 SECRET_KEY_MARKERS = ("token", "secret", "password", "signature", "credential")
 STATE_COLOURS = {
@@ -78,13 +89,6 @@ STATE_COLOURS = {
     RunnerJobState.CANCELLED: "#fd7e14",
     RunnerJobState.PARENT_CANCELLED: "#fd7e14",
 }
-
-
-def mask_token(value: str | None) -> str:
-    """At most the first 4 characters (the library's prefix): enough to tell kinds apart."""
-    if not value:
-        return "-"
-    return f"{value[:4]}…"
 
 
 def mask_secrets(value):
@@ -102,6 +106,37 @@ def mask_secrets(value):
     if isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value:
         return value.split("?", 1)[0] + "?…"
     return value
+
+
+def runner_jobs_titles(jobs) -> None:
+    """Set ``video_title`` and ``video_id`` on each job of ``jobs`` (two queries for all):
+    what ``str(job)`` and the links to our video need."""
+    uuids = {runner_job_video_uuid(job) for job in jobs} - {None}
+    directories = transcoded_video_directories(video_uuids=uuids)
+    titles = video_titles_of_destinations(set(directories.values()))
+    for job in jobs:
+        video_id, title = titles.get(
+            directories.get(runner_job_video_uuid(job) or ""), (None, None)
+        )
+        job.video_id, job.video_title = video_id, title
+
+
+def job_links(jobs):
+    """A list of links to ``jobs`` (named by ``runner_jobs_titles``) with their states."""
+    if not jobs:
+        return "-"
+    return format_html_join(
+        "",
+        '<div><a href="{}">{}</a> ({})</div>',
+        (
+            (
+                reverse("admin:runners_runnerjob_change", args=[job.pk]),
+                job,
+                job.get_state_display(),
+            )
+            for job in jobs
+        ),
+    )
 
 
 def online_since():
@@ -144,7 +179,7 @@ class ReadOnlyAdmin(StaffAdmin):
 class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
     list_display = ("masked_token", "runner_count", "createdAt")
     fields = ("id", "token_to_copy", "runner_count", "createdAt", "updatedAt")
-    readonly_fields = fields
+    readonly_fields = (*fields, "masked_token")
     ordering = ("-createdAt",)
     change_list_template = "admin/runners/runnerregistrationtoken/change_list.html"
     actions = ("revoke",)
@@ -162,9 +197,16 @@ class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
         # One query for the whole list, not one count per row.
         return super().get_queryset(request).annotate(runners=Count("runner"))
 
+    def get_fields(self, request, obj=None):
+        """The value only for those allowed to read it (it registers runners); the others
+        see the same masked prefix as the list."""
+        if request.user.has_perm(f"runners.{TOKEN_VALUE_PERMISSION}"):
+            return self.fields
+        return tuple("masked_token" if f == "token_to_copy" else f for f in self.fields)
+
     @admin.display(description="registration token")
     def masked_token(self, obj):
-        return mask_token(obj.registrationToken)
+        return token_prefix(obj.registrationToken)
 
     @admin.display(description="registration token")
     def token_to_copy(self, obj):
@@ -202,10 +244,14 @@ class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         token = staff.registration_token_create()
         log_change(request, token, "Generated a registration token", flag=ADDITION)
+        where = (
+            "copy it from this page"
+            if request.user.has_perm(f"runners.{TOKEN_VALUE_PERMISSION}")
+            else "someone allowed to read token values can copy it from this page"
+        )
         self.message_user(
             request,
-            "A registration token was generated: copy it from this page into the runners'"
-            " configuration.",
+            f"A registration token was generated: {where} into the runners' configuration.",
             messages.SUCCESS,
         )
         return HttpResponseRedirect(
@@ -222,10 +268,9 @@ class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
     export_formats = [CSV, JSON, XLSX]
     list_display = (
         "name",
-        "description",
         "ip",
         "version",
-        "lastContact",
+        "last_contact",
         "online",
         "in_progress",
         "completed_24h",
@@ -237,9 +282,10 @@ class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
         "description",
         "ip",
         "version",
-        "lastContact",
+        "last_contact",
         "online",
         "in_progress",
+        "current_jobs",
         "completed_24h",
         "failed_24h",
         "createdAt",
@@ -272,6 +318,20 @@ class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
         # The library stores no version; a runner sends it on each jobs/request only.
         return getattr(obj, "version", None) or "unknown"
 
+    @admin.display(description="last contact", ordering="lastContact")
+    def last_contact(self, obj):
+        return short_time(obj.lastContact)
+
+    @admin.display(description="current jobs")
+    def current_jobs(self, obj):
+        jobs = list(
+            RunnerJob.objects.filter(runner_id=obj.pk, state__in=ACTIVE_STATES)
+            .defer("processingJobToken")
+            .order_by("createdAt")[:50]
+        )
+        runner_jobs_titles(jobs)
+        return job_links(jobs)
+
     @admin.display(
         description="online",
         boolean=True,
@@ -296,15 +356,26 @@ class RunnerAdmin(ExportMixin, ReadOnlyAdmin):
 
 
 class RunnerJobChangeList(ChangeList):
-    """Loads the page's transcoded videos in one more query (the link to our video)."""
+    """Names the page's jobs by their video's title in two more queries (not two per row)."""
 
     def get_results(self, request):
         super().get_results(request)
-        directories = transcoded_video_directories(
-            video_uuids={runner_job_video_uuid(job) for job in self.result_list}
-        )
-        for job in self.result_list:
-            job.video_directory = directories.get(runner_job_video_uuid(job) or "")
+        runner_jobs_titles(self.result_list)
+
+
+class RunnerFilter(admin.SimpleListFilter):
+    """The runner filter by runner name (the library's model has no name of its own)."""
+
+    title = "runner"
+    parameter_name = "runner"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in Runner.objects.order_by("name").values_list(
+            "pk", "name"
+        )[:200]]  # fmt: skip
+
+    def queryset(self, request, queryset):
+        return queryset.filter(runner_id=self.value()) if self.value() else queryset
 
 
 @admin.register(RunnerJob)
@@ -324,7 +395,7 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
         "finishedAt",
         "age",
     )
-    list_filter = ("state", "type", "runner")
+    list_filter = ("state", "type", RunnerFilter)
     list_select_related = ("runner",)
     search_fields = ("uuid",)
     search_help_text = "A job uuid, or a video id (every job of that video)."
@@ -340,8 +411,10 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
         "failures",
         "error",
         "priority",
+        "failure_history",
         "masked_job_token",
-        "dependsOnRunnerJob",
+        "waits_for",
+        "dependent_jobs",
         "formatted_payload",
         "formatted_private_payload",
         "startedAt",
@@ -350,10 +423,42 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
         "updatedAt",
     )
     readonly_fields = fields
-    actions = ("cancel_jobs", "requeue_jobs", "ping_runners", "delete_finished_jobs")
+    actions = ("cancel_jobs", "requeue_jobs", "delete_finished_jobs")
+    import_export_change_list_template = "admin/runners/runnerjob/change_list.html"
 
     def get_changelist(self, request, **kwargs):
         return RunnerJobChangeList
+
+    def annotate_objects(self, objects):
+        runner_jobs_titles(objects)
+
+    def get_urls(self):
+        ping = self.admin_site.admin_view(self.ping_view)
+        return [path("ping/", ping, name="runners_runnerjob_ping"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_ping": request.user.has_perm("runners.ping_runners"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def ping_view(self, request):
+        """Ping runners: a button, not an action (it concerns no job in particular)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("runners.ping_runners"):
+            raise PermissionDenied
+        text = staff.runner_jobs_ping()
+        log_change(request, None, f"Ping runners: {text}", model=RunnerJob)
+        self.message_user(request, sentence(f"Ping runners: {text}"), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:runners_runnerjob_changelist"))
+
+    def get_object(self, request, object_id, from_field=None):
+        job = super().get_object(request, object_id, from_field)
+        if job is not None:
+            runner_jobs_titles([job])
+        return job
 
     def get_queryset(self, request):
         return (
@@ -389,22 +494,52 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="video")
     def video_link(self, obj):
-        directory = getattr(obj, "video_directory", None)
-        if directory is None:
-            directories = transcoded_video_directories(video_uuids=[runner_job_video_uuid(obj)])
-            directory = directories.get(runner_job_video_uuid(obj) or "")
-        video_id = video_id_of_destination(directory)
-        if not video_id:
+        if getattr(obj, "video_id", None) is None:
             return "-"
         return format_html(
-            '<a href="{}">{}</a>', reverse("admin:videos_video_change", args=[video_id]), video_id
+            '<a href="{}">{}</a>',
+            reverse("admin:videos_video_change", args=[obj.video_id]),
+            obj.video_title,
         )
 
     @admin.display(description="resolution")
     def resolution(self, obj):
-        payload = obj.payload if isinstance(obj.payload, dict) else {}
-        output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
-        return f"{output['resolution']}p" if output.get("resolution") else "-"
+        resolution = runner_job_resolution(obj)
+        return f"{resolution}p" if resolution else "-"
+
+    @admin.display(description="waits for (its parent job)")
+    def waits_for(self, obj):
+        parent_id = obj.dependsOnRunnerJob_id
+        if parent_id is None:
+            return "-"
+        parent = RunnerJob.objects.defer("processingJobToken").get(pk=parent_id)
+        runner_jobs_titles([parent])
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            reverse("admin:runners_runnerjob_change", args=[parent.pk]),
+            parent,
+            parent.get_state_display(),
+        )
+
+    @admin.display(description="dependent jobs (they wait for this one)")
+    def dependent_jobs(self, obj):
+        children = list(
+            RunnerJob.objects.filter(dependsOnRunnerJob_id=obj.pk).defer("processingJobToken")
+        )
+        runner_jobs_titles(children)
+        return job_links(children)
+
+    @admin.display(description="failures, each")
+    def failure_history(self, obj):
+        failures = runner_job_failures(job_uuid=obj.uuid)
+        if not failures:
+            return "-"
+        return format_html_join(
+            "",
+            "<div>{} · {} · {}</div>",
+            ((f.failed_on.strftime("%Y-%m-%d %H:%M:%S"), f.runner_name or "-", f.message)
+             for f in failures),
+        )  # fmt: skip
 
     @admin.display(description="progress", ordering="progress")
     def progress_bar(self, obj):
@@ -453,27 +588,25 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
         return staff.runner_job_requeue(job=job, dry_run=dry_run)
 
     @bulk_action(
-        permission="ping_runners",
-        description="Ping the runners (they ask for jobs now)",
-        preview=lambda jobs: ["Every connected runner is told that jobs wait."],
-        verb_flag=2,
-    )
-    def ping_runners(self, request, jobs):
-        return staff.runner_jobs_ping()
-
-    @bulk_action(
         permission="purge_runnerjob",
         description="Delete the selected finished jobs",
         preview=lambda jobs: [
-            "Finished jobs (completed, errored, cancelled) are deleted; pending, waiting and "
-            "processing ones are kept, with the finished parent they depend on.",
+            "Finished jobs (completed, errored, cancelled) are deleted, by the rule of "
+            "prune_runner_jobs: the jobs of a video's served version, or of the version being "
+            "made, are kept (its page shows them and their failures), and so is every job of a "
+            "transcoding still running.",
             f"Finished among the selection: {bounded_count(staff.runner_jobs_finished(jobs))}"
             f"; unfinished (kept): {bounded_count(staff.runner_jobs_unfinished(jobs))}.",
         ],
     )
     def delete_finished_jobs(self, request, jobs):
-        deleted, skipped = staff.runner_jobs_delete_finished(jobs=jobs)
-        return f"{deleted} finished job(s) deleted, {skipped} unfinished skipped (not finished)"
+        deleted, unfinished, kept = staff.runner_jobs_delete_finished(
+            jobs=jobs, keep=video_current_destinations
+        )
+        return (
+            f"{deleted} finished job(s) deleted; kept: {unfinished} unfinished, {kept} finished "
+            "of a served or current version or of a running transcoding"
+        )
 
 
 # --- The transcoded side (read-only, for investigations) --------------------------------------

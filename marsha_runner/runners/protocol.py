@@ -36,6 +36,7 @@ from marsha_runner.storage.outages import is_outage, storage_reachable
 
 from .deferred import completion_defer, completion_retry_soon
 from .handlers import runner_job_handler
+from .models import RunnerJobFailure
 from .observe import runner_job_failure_observe
 from .problems import RunnerRefusal
 from .reservations import reservations_free_exist
@@ -327,7 +328,14 @@ def runner_job_failure_record(
         return
     job.failures += 1
     runner_job_failure_observe(job, reason=reason)
+    runner_job_failure_keep(job=job, message=message)
     runner_job_handler(job).error(runner_job=job, message=message)
+
+
+def runner_job_failure_keep(*, job: RunnerJob, message: str) -> None:
+    """Keep this failure (time, runner, message) beside the job: staff read each one."""
+    runner_name = job.runner.name if job.runner_id else ""
+    RunnerJobFailure.objects.create(job_uuid=job.uuid, runner_name=runner_name, message=message)
 
 
 def runner_job_abort(
@@ -342,6 +350,7 @@ def runner_job_abort(
         job.failures += 1
         runner_job_failure_observe(job, reason="abort")
         logger.info("Runner %s aborted job %s: %s", runner.name, job.uuid, reason[:500])
+        runner_job_failure_keep(job=job, message=f"aborted: {reason}")
         runner_job_handler(job).abort(runner_job=job)
     runner_contact(runner=runner, ip=ip)
     return job

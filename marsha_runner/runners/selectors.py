@@ -3,6 +3,8 @@
 from django.db.models import F, Func, TextField
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, RunnerJobType
 
+from .models import RunnerJobFailure
+
 # A transcoding is not over while one of its jobs is in one of these states.
 ACTIVE_STATES = (
     RunnerJobState.PENDING,
@@ -191,3 +193,8 @@ def transcoding_destinations_finished(*, destinations) -> set[str]:
     )
     busy_destinations = {directories[uuid] for uuid in busy}
     return {directories[uuid] for uuid in with_jobs} - busy_destinations
+
+
+def runner_job_failures(*, job_uuid) -> list:
+    """Every recorded failure of one job, oldest first (time, runner, message)."""
+    return list(RunnerJobFailure.objects.filter(job_uuid=job_uuid)[:100])

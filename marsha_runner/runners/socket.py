@@ -9,6 +9,7 @@ import asyncio
 import logging
 import threading
 
+import redis
 import socketio
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -45,9 +46,67 @@ async def connect(sid, environ, auth=None):
     runner_id, name = found
     await sio.enter_room(sid, runner_room(runner_id), namespace=NAMESPACE)
     logger.info("Runner %s connected (sid %s).", name, sid)
+    await database_sync_to_async(_connected_add)(sid, name)
+
+
+async def disconnect(sid, *args):
+    logger.info("Runner socket %s disconnected.", sid)
+    await database_sync_to_async(_connected_remove)(sid)
 
 
 sio.on("connect", namespace=NAMESPACE)(connect)
+sio.on("disconnect", namespace=NAMESPACE)(disconnect)
+
+
+# --- Who is connected ---------------------------------------------------------------------------
+# Staff are told how many runners a ping reached. Each web process records its runner sockets:
+# in one Redis hash shared by every process when Redis is configured, else in this process
+# (the only one serving sockets then). A web process killed without its disconnects leaves its
+# sockets counted until they reconnect elsewhere (their sid changes) or the key is cleared.
+
+CONNECTED_KEY = "marsha_runner:runner-sockets"
+_local_sockets: dict[str, str] = {}
+_redis_clients = {}
+
+
+def _redis_client(url):
+    with _redis_lock:
+        client = _redis_clients.get(url)
+        if client is None:
+            client = _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2)
+        return client
+
+
+def _redis_url():
+    return getattr(settings, "DJANGO_PEERTUBE_RUNNER_CONNECTOR_REDIS", None)
+
+
+def _connected_add(sid, name):
+    _local_sockets[sid] = name
+    if url := _redis_url():
+        try:
+            _redis_client(url).hset(CONNECTED_KEY, sid, name)
+        except Exception:  # noqa: BLE001 - a count is not worth refusing a runner
+            logger.warning("Could not record the runner socket %s in Redis.", sid)
+
+
+def _connected_remove(sid):
+    _local_sockets.pop(sid, None)
+    if url := _redis_url():
+        try:
+            _redis_client(url).hdel(CONNECTED_KEY, sid)
+        except Exception:  # noqa: BLE001
+            logger.warning("Could not forget the runner socket %s in Redis.", sid)
+
+
+def runners_connected_count() -> int | None:
+    """Runner sockets connected now (every web process); None when it cannot be known."""
+    if url := _redis_url():
+        try:
+            return int(_redis_client(url).hlen(CONNECTED_KEY))
+        except Exception:  # noqa: BLE001
+            return None
+    return len(_local_sockets)
 
 
 # --- Pings ------------------------------------------------------------------------------------

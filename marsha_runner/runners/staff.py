@@ -29,6 +29,8 @@ from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
 from .observe import runner_job_finished_observe
 from .selectors import runner_job_video_uuid
 from .services import registration_token_generate, runners_ping
+from .socket import runners_connected_count
+from .watchdog import FINISHED_STATES, runner_jobs_prune_batch
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +39,7 @@ CANCELLABLE_STATES = (
     RunnerJobState.WAITING_FOR_PARENT_JOB,
     RunnerJobState.PROCESSING,
 )
-FINISHED_STATES = (
-    RunnerJobState.COMPLETED,
-    RunnerJobState.ERRORED,
-    RunnerJobState.CANCELLED,
-    RunnerJobState.PARENT_ERRORED,
-    RunnerJobState.PARENT_CANCELLED,
-)
+PRUNE_BATCH = 1000
 REQUEUABLE_STATES = (RunnerJobState.ERRORED, RunnerJobState.PARENT_ERRORED)
 
 
@@ -196,9 +192,12 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
 
 
 def runner_jobs_ping() -> str:
-    """Tell every connected runner to ask for jobs now."""
+    """Tell every connected runner to ask for jobs now; says how many were connected."""
+    connected = runners_connected_count()
     runners_ping()
-    return "runners pinged"
+    if connected is None:
+        return "the connected runners pinged (their number is unknown: Redis did not answer)"
+    return f"{connected} connected runner(s) pinged"
 
 
 def runner_jobs_finished(jobs):
@@ -209,33 +208,32 @@ def runner_jobs_unfinished(jobs):
     return jobs.exclude(state__in=FINISHED_STATES)
 
 
-def runner_jobs_delete_finished(*, jobs) -> tuple[int, int]:
-    """Delete the finished jobs among the queryset ``jobs``; (deleted, skipped unfinished).
+def runner_jobs_delete_finished(*, jobs, keep) -> tuple[int, int, int]:
+    """Delete the finished jobs among the queryset ``jobs`` by the rule of
+    ``prune_runner_jobs`` (``runner_jobs_prune_batch``): the jobs of a transcoding whose
+    destination is in ``keep(destinations)`` (a video's served or latest version) and the
+    trees still holding an active job stay. (deleted, unfinished, kept finished).
 
-    Works on a queryset of any size without loading its rows: one count, then deletes in
-    batches of primary keys (a parent's cascade never reaches an unfinished child: those
-    are left, with their parent, and counted as skipped).
+    Works on a selection of any size without loading it: batches of primary keys.
     """
-    finished = runner_jobs_finished(jobs)
-    unfinished = runner_jobs_unfinished(jobs)
-    skipped = unfinished.count()
-    # A finished parent of an unfinished child would take the child in its cascade.
-    protected = RunnerJob.objects.filter(
-        pk__in=unfinished.exclude(dependsOnRunnerJob=None).values("dependsOnRunnerJob")
-    ).values("pk")
-    deletable = finished.exclude(pk__in=protected)
-    deleted = 0
+    unfinished = runner_jobs_unfinished(jobs).count()
+    finished = runner_jobs_finished(jobs).count()
+    deleted, after_pk = 0, None
     while True:
-        with transaction.atomic():
-            batch = list(deletable.order_by().values_list("pk", flat=True)[:5000])
-            if not batch:
-                break
-            # Children first, so the library's self-cascade has nothing left to walk.
-            RunnerJob.objects.filter(pk__in=batch).exclude(dependsOnRunnerJob=None).delete()
-            RunnerJob.objects.filter(pk__in=batch).delete()
-            deleted += len(batch)
-    logger.info("Staff deleted %s finished runner jobs (%s unfinished skipped).", deleted, skipped)
-    return deleted, skipped
+        count, after_pk = runner_jobs_prune_batch(
+            among=jobs, after_pk=after_pk, batch_size=PRUNE_BATCH, keep=keep
+        )
+        deleted += count
+        if after_pk is None:
+            break
+    kept = finished - deleted
+    logger.info(
+        "Staff deleted %s finished runner jobs (%s unfinished, %s kept).",
+        deleted,
+        unfinished,
+        kept,
+    )
+    return deleted, unfinished, kept
 
 
 # --- Runners and registration tokens ----------------------------------------------------------

@@ -167,17 +167,26 @@ def runner_job_parent_errored(*, job_uuid: str) -> bool:
 
 
 def runner_jobs_prune_batch(
-    *, finished_before, after_pk, batch_size: int, keep, dry_run: bool = False
+    *,
+    after_pk,
+    batch_size: int,
+    keep,
+    finished_before=None,
+    among=None,
+    dry_run: bool = False,
 ) -> tuple:
-    """Delete up to ``batch_size`` finished jobs older than ``finished_before`` (by pk, after
-    ``after_pk``), except those of transcodings whose destination is in
-    ``keep(destinations)``; a tree still holding an active job is never touched.
+    """Delete up to ``batch_size`` finished jobs (by pk, after ``after_pk``) older than
+    ``finished_before`` and/or among the queryset ``among`` (a staff selection), except those
+    of transcodings whose destination is in ``keep(destinations)``; a tree still holding an
+    active job is never touched. The one rule of ``prune_runner_jobs`` and the staff's
+    "Delete finished jobs".
 
     Returns (deleted or would-delete count, last pk seen); last pk None when done.
     """
-    candidates = RunnerJob.objects.filter(
-        state__in=FINISHED_STATES, updatedAt__lt=finished_before
-    ).order_by("pk")
+    candidates = (RunnerJob.objects if among is None else among).filter(state__in=FINISHED_STATES)
+    if finished_before is not None:
+        candidates = candidates.filter(updatedAt__lt=finished_before)
+    candidates = candidates.order_by("pk")
     if after_pk is not None:
         candidates = candidates.filter(pk__gt=after_pk)
     rows = list(candidates.values("pk", "privatePayload")[:batch_size])

@@ -9,6 +9,7 @@ import uuid
 
 from django.contrib import admin
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
@@ -19,6 +20,7 @@ from marsha_runner.operations.transcription import TranscriptionRefused, video_t
 from marsha_runner.runners.selectors import runner_jobs_of_destination
 
 from . import services
+from .constants import StorageLocation, storage_location_label
 from .models import Video
 from .resources import VideoResource
 
@@ -27,6 +29,39 @@ def _job_resolution(job) -> str:
     payload = job.payload if isinstance(job.payload, dict) else {}
     output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
     return f"{output['resolution']}p" if output.get("resolution") else "-"
+
+
+def migration_progress_url(*, video_id) -> str | None:
+    """The migration app's admin list of one video's progress rows, when it has one (a model
+    of that app with a ``video`` field, registered in the admin); None otherwise."""
+    for model in admin.site._registry:
+        opts = model._meta
+        if opts.app_label == "migration" and any(f.name == "video" for f in opts.fields):
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            return f"{url}?video__id__exact={video_id}"
+    return None
+
+
+LOCAL = "local"
+
+
+class LocationFilter(admin.SimpleListFilter):
+    """Every location as the list shows it, the local disk (null) included."""
+
+    title = "storage location"
+    parameter_name = "storage_location"
+
+    def lookups(self, request, model_admin):
+        return [(LOCAL, storage_location_label(None))] + [
+            (value, label) for value, label in StorageLocation.choices
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == LOCAL:
+            return queryset.filter(storage_location__isnull=True)
+        if self.value():
+            return queryset.filter(storage_location=self.value())
+        return queryset
 
 
 class HasErrorFilter(admin.SimpleListFilter):
@@ -54,7 +89,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "title",
         "upload_state",
         "transcode_pipeline",
-        "storage_location",
+        "location",
         "resolution_list",
         "duration_display",
         "size_display",
@@ -62,7 +97,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "updated_on",
     )
     list_display_links = ("title",)
-    list_filter = ("upload_state", "transcode_pipeline", "storage_location", HasErrorFilter)
+    list_filter = ("upload_state", "transcode_pipeline", LocationFilter, HasErrorFilter)
     search_fields = ("title",)
     search_help_text = "A video id, or words of its title."
     ordering = ("-created_on",)
@@ -72,7 +107,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "upload_state",
         "upload_error_reason",
         "transcode_pipeline",
-        "storage_location",
+        "location",
         "resolution_list",
         "duration_display",
         "size_display",
@@ -119,6 +154,24 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
             return "-"
         url = thumbnails[max(thumbnails, key=lambda r: int(r) if str(r).isdigit() else 0)]
         return format_html('<img src="{}" alt="" style="height: 36px">', url)
+
+    @admin.display(description="storage location", ordering="storage_location")
+    def location(self, obj):
+        return storage_location_label(obj.storage_location)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The video's actions as buttons on its page (the same actions, confirmation page
+        included), a link to its jobs, and to its migration's progress."""
+        actions = self.get_actions(request)
+        extra_context = {
+            **(extra_context or {}),
+            "object_actions": [
+                (name, actions[name][2]) for name in self.actions if name in actions
+            ],
+            "jobs_url": reverse("admin:runners_runnerjob_changelist") + f"?q={object_id}",
+            "migration_url": migration_progress_url(video_id=object_id),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="resolutions")
     def resolution_list(self, obj):

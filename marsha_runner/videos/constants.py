@@ -26,6 +26,11 @@ class StorageLocation(models.TextChoices):
     SCALEWAY = "SCALEWAY", "SCALEWAY"
 
 
+def storage_location_label(value: str | None) -> str:
+    """A location as staff read it everywhere (list, filter, messages): null is the disk."""
+    return value or "local disk"
+
+
 # Storage key layout (DESIGN §4): the source upload and the PeerTube outputs of one stamp.
 SOURCE_KEY = "tmp/{video_id}/video/{stamp}"
 OUTPUT_PREFIX = "vod/{video_id}/video/{stamp}"

@@ -1,8 +1,10 @@
 """Import/export of videos (django-import-export): every column out, only titles in.
 
-An import may create a video (pending, with its title) or rename one; a row that would change
-its state, urls, pipeline, location or stamps is refused with the field named: those change
-through the services only.
+An import renames existing videos and does nothing else: a row with an unknown id is refused
+naming it (videos come from the API only); every other column is read to compare, never
+written. A row whose other columns differ is refused: "changed since the export" with the
+values then and now when the video changed after the export (its ``updated_on`` moved),
+else the column edited by hand is named (those change through the services only).
 """
 
 from django.core.exceptions import ValidationError
@@ -61,14 +63,39 @@ class VideoResource(resources.ModelResource):
         )
 
     def import_instance(self, instance, row, **kwargs):
-        before = {name: getattr(instance, name) for name in PROTECTED}
-        super().import_instance(instance, row, **kwargs)
-        refused = {
-            name: ValidationError(
-                "Changes only through the admin actions (the services), not by import."
-            )
-            for name in PROTECTED
-            if name in row and not _same(before[name], getattr(instance, name))
+        if instance._state.adding:
+            raise ValidationError(
+                {"id": f"no such video {row.get('id')!r}: videos are created through the API; "
+                       "an import only renames existing ones"}
+            )  # fmt: skip
+        differing = {}
+        for name in PROTECTED:
+            if name in row:
+                value = self.fields[name].clean(row)
+                if not _same(getattr(instance, name), value):
+                    differing[name] = (value, getattr(instance, name))
+        if differing:
+            raise ValidationError(_refusal(differing))
+        self.import_field(self.fields["title"], instance, row, **kwargs)
+
+
+def _refusal(differing: dict) -> dict:
+    """Why a row is refused: stale (the video changed since the export) or edited by hand."""
+    if "updated_on" in differing:
+        then, now = differing["updated_on"]
+        values = "; ".join(
+            f"{name}: {_shown(was)} in the export, {_shown(is_now)} now"
+            for name, (was, is_now) in differing.items()
+        )
+        return {
+            "updated_on": f"The video changed since the export ({values}): export again and "
+            "redo the renaming on the fresh file."
         }
-        if refused:
-            raise ValidationError(refused)
+    return {
+        name: "Changes only through the admin actions (the services), not by import."
+        for name in differing
+    }
+
+
+def _shown(value) -> str:
+    return "-" if value in (None, "", [], {}) else str(value)

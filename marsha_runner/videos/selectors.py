@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from .constants import UploadState
+from .constants import OUTPUT_PREFIX, UploadState
 from .models import Video
 
 
@@ -30,8 +30,6 @@ def video_id_of_destination(destination: str | None) -> str | None:
 
 def video_outputs_root(*, video_id) -> str:
     """``vod/<id>/``: the directory above every transcoded version of one video."""
-    from .constants import OUTPUT_PREFIX
-
     return OUTPUT_PREFIX.split("{stamp}", 1)[0].format(video_id=video_id)
 
 
@@ -44,3 +42,37 @@ def video_list(*, upload_states=None, ids=None) -> QuerySet[Video]:
     if ids:
         videos = videos.filter(id__in=ids)
     return videos
+
+
+def video_titles_of_destinations(destinations) -> dict[str, tuple[str, str]]:
+    """{destination: (video id, title)} for many transcoding destinations in one query (the
+    admin names runner jobs by their video's title)."""
+    ids = {d: video_id_of_destination(d) for d in destinations if d}
+    wanted = {i for i in ids.values() if i}
+    if not wanted:
+        return {}
+    rows = Video.objects.filter(id__in=wanted).values_list("id", "title")
+    titles = {str(pk): title for pk, title in rows}
+    return {d: (i, titles[i]) for d, i in ids.items() if i in titles}
+
+
+def video_current_destinations(destinations) -> set[str]:
+    """Those of ``destinations`` holding a video's served or latest version (their runner
+    jobs are kept: the video's page shows them, with its failure history)."""
+    wanted = {}
+    for destination in destinations:
+        video_id = video_id_of_destination(destination)
+        if video_id:
+            stamp = int(destination.rsplit("/", 1)[-1])
+            wanted.setdefault(video_id, set()).add(stamp)
+    current = set()
+    rows = Video.objects.filter(id__in=list(wanted)).values_list(
+        "id", "uploaded_on", "processing_stamp", "launched_stamp"
+    )
+    for video_id, uploaded_on, processing_stamp, launched_stamp in rows:
+        stamps = {processing_stamp, launched_stamp}
+        if uploaded_on:
+            stamps.add(int(uploaded_on.timestamp()))
+        for stamp in wanted[str(video_id)] & stamps:
+            current.add(OUTPUT_PREFIX.format(video_id=video_id, stamp=stamp))
+    return current

@@ -9,7 +9,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_peertube_runner_connector.models import RunnerJobState
 
-from marsha_runner.runners import staff
 from marsha_runner.runners.models import RunnerJob
 from tests.runners.factories import job_tree, snapshot
 
@@ -64,8 +63,13 @@ def test_cancel_confirmation_page_then_effect_on_the_selection_only(client, tree
     assert state(other_parent) == RunnerJobState.PENDING  # not selected
     assert state(done) == RunnerJobState.COMPLETED
     messages = messages_of(response)
-    assert f"{parent}: cancelled, with 1 dependent job(s)." in messages
-    assert any("skipped: it is completed" in m and str(done) in m for m in messages)
+    assert (
+        f"{RunnerJob.objects.get(pk=parent.pk)}: cancelled, with 1 dependent job(s)." in messages
+    )
+    assert any(
+        "skipped: it is completed" in m and str(RunnerJob.objects.get(pk=done.pk)) in m
+        for m in messages
+    )
     assert any("1 done, 1 skipped" in m for m in messages)
     entry = LogEntry.objects.get()
     assert entry.object_id == str(parent.pk)
@@ -110,23 +114,6 @@ def test_requeue_stalled_job(client, trees, settings):
     assert (job.state, job.processingJobToken) == (RunnerJobState.PENDING, None)
 
 
-def test_ping_runners(client, trees, monkeypatch):
-    pings = []
-    # The socket.io emission itself is covered by tests/runners/test_redis_ping.py.
-    monkeypatch.setattr(staff, "runners_ping", lambda: pings.append(1))
-    parent, *_ = trees
-    client.force_login(staff_user("view_runnerjob"))
-    assert "ping_runners" not in action_names(client, RunnerJob)
-    client.force_login(staff_user("ping_runners", username="pinger"))
-    page = post_action(client, RunnerJob, "ping_runners", [parent])
-    assert "Every connected runner is told that jobs wait." in page.content.decode()
-    assert pings == []
-    response = post_action(client, RunnerJob, "ping_runners", [parent], confirmed=True)
-    assert pings == [1]
-    assert any("runners pinged" in m for m in messages_of(response))
-    assert LogEntry.objects.get().change_message.endswith("runners pinged")
-
-
 def _finished_jobs(count):
     for _ in range(count):
         _video, parent, children = job_tree(directory=f"vod/{VIDEO_1}/video/9")
@@ -158,7 +145,7 @@ def test_delete_finished_in_bulk_select_all(client, trees):
         other_parent.pk,
         other_children[0].pk,
     }
-    expected = "20 finished job(s) deleted, 3 unfinished skipped"
+    expected = "20 finished job(s) deleted; kept: 3 unfinished, 1 finished"
     assert any(expected in m for m in messages_of(response))
     entry = LogEntry.objects.get()
     assert entry.object_id is None and "20 finished job(s) deleted" in entry.change_message

@@ -83,7 +83,11 @@ def test_generate_registration_token(client, fleet):
     assert client.post(url).status_code == 403
     assert RunnerRegistrationToken.objects.count() == 2
 
-    client.force_login(staff_user("generate_runnerregistrationtoken", username="ops"))
+    client.force_login(
+        staff_user(
+            "generate_runnerregistrationtoken", "reveal_runnerregistrationtoken", username="ops"
+        )
+    )
     listing = client.get(changelist(RunnerRegistrationToken)).content.decode()
     assert 'id="generate-registration-token"' in listing
     assert "ptrrt-fleet-a" not in listing  # values only on their detail page

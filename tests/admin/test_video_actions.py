@@ -90,7 +90,7 @@ def test_retranscode_confirmation_then_effect(client, videos, django_capture_on_
     assert len(callbacks) >= 2  # the launches, enqueued after commit
 
     messages = messages_of(response)
-    assert "errored (error): transcoding again from its kept upload." in messages
+    assert "errored (processing): transcoding again from its kept upload." in messages
     assert any("skipped: no source left" in m for m in messages)
     assert any("2 done, 3 skipped" in m for m in messages)
     assert set(LogEntry.objects.values_list("object_id", flat=True)) == {

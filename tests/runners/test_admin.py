@@ -16,7 +16,7 @@ from django_peertube_runner_connector.factories import (
 )
 from django_peertube_runner_connector.models import RunnerJobState, RunnerJobType
 
-from marsha_runner.runners.admin import RunnerAdmin, mask_token
+from marsha_runner.runners.admin import RunnerAdmin
 from marsha_runner.runners.models import (
     Runner,
     RunnerJob,
@@ -26,6 +26,7 @@ from marsha_runner.runners.models import (
     TranscodedVideo,
     TranscodingJobInfo,
 )
+from marsha_runner.runners.naming import mask_token, token_prefix
 
 Video, VideoFile, VideoStreamingPlaylist, VideoJobInfo = (
     TranscodedVideo,
@@ -88,8 +89,10 @@ def url(model, view, *args):
 def assert_no_secret(html):
     for secret in SECRETS:
         assert secret not in html
-        # Not even a long prefix: at most the first 4 characters.
-        assert secret[:8] not in html
+        # Not even a long prefix: the first 4 characters; a registration token its kind and
+        # 4 characters more, so staff tell a fleet's tokens apart (token_prefix).
+        shown = len(token_prefix(secret)) - 1 if secret == REGISTRATION_TOKEN else 4
+        assert secret[: shown + 1] not in html
 
 
 def test_ours_replace_the_library_admins():
@@ -163,5 +166,7 @@ def test_rows_are_read_only(admin_client, rows):
 
 def test_mask_token():
     assert mask_token(REGISTRATION_TOKEN) == "ptrr…"
+    assert token_prefix(REGISTRATION_TOKEN) == "ptrrt-aaaa…"
+    assert token_prefix(None) == "-"
     assert mask_token(None) == "-"
     assert mask_token("") == "-"

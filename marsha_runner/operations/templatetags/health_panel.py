@@ -1,8 +1,11 @@
 """The queue health panel at the top of the admin index (the health report's selector)."""
 
+from datetime import datetime
+
 from django import template
 from django.urls import reverse
 
+from marsha_runner.admin_kit import short_time
 from marsha_runner.operations.selectors import queue_health
 
 register = template.Library()
@@ -37,4 +40,5 @@ def health_panel(context):
         ("videos processing", health.videos_processing, f"{videos}?{STATE}=processing"),
         ("videos in error", health.videos_error, f"{videos}?{STATE}=error"),
     ]
-    return {"cells": cells, "measured_on": health.measured_on}
+    measured = datetime.fromisoformat(health.measured_on)  # ISO for the JSON report
+    return {"cells": cells, "measured_on": short_time(measured)}
