@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runners', '0007_runnerjob_pending_priority_created'),
+        ('runners', '0008_runnerjob_active_state_type_index'),
     ]
 
     operations = [
