@@ -30,9 +30,11 @@ STAMP = 1_700_000_000
 OLD = STAMP - 1000
 
 
-def errored_tree(video, stamp=STAMP):
+def errored_tree(video, stamp=STAMP, *, source_object=True):
     """The job tree of ``video``'s ``stamp``, its parent errored five times, child waiting."""
-    _tv, parent, children = job_tree(directory=video.output_prefix(stamp))
+    _tv, parent, children = job_tree(
+        directory=video.output_prefix(stamp), source_object=source_object
+    )
     RunnerJob.objects.filter(pk=parent.pk).update(
         state=RunnerJobState.ERRORED, error="boom", failures=5, finishedAt=timezone.now()
     )
@@ -43,13 +45,12 @@ def errored_tree(video, stamp=STAMP):
 # --- 1. Requeue of an errored job whose video is in error ----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: fixed with the services split (next merge)")
 def test_defect_1_requeue_without_its_source_is_refused_pointing_to_retrigger(client, videos_root):
     video = VideoFactory(
         title="Lost source", upload_state=UploadState.ERROR, upload_error_reason="boom",
         processing_stamp=STAMP, launched_stamp=STAMP,
     )  # fmt: skip
-    parent, _children = errored_tree(video)  # no object at its source key
+    parent, _children = errored_tree(video, source_object=False)  # its source is gone
     before = RunnerJob.objects.filter(pk=parent.pk).values().get()
     client.force_login(staff_user("requeue_runnerjob"))
     response = post_action(client, RunnerJob, "requeue_jobs", [parent], confirmed=True)
@@ -58,7 +59,6 @@ def test_defect_1_requeue_without_its_source_is_refused_pointing_to_retrigger(cl
     assert any("skipped" in m and "Re-trigger" in m for m in messages), messages
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: fixed with the services split (next merge)")
 def test_defect_1_requeue_of_a_video_in_error_tells_the_truth(client, videos_root):
     """The source is kept: the job requeues and the video is processing again, as the
     message says, or the requeue is refused pointing to Re-trigger; never a requeue that
