@@ -2,7 +2,9 @@
 
 A transcoding is over when none of its jobs is pending/waiting/processing/completing, and
 succeeded when all completed. Before that, ``transcoding_progress`` says which renditions are
-stored so far: a video is playable from its first one (issue 18).
+stored so far: a video is playable from its first one (issue 18). Its jobs are the
+transcoding jobs only: a transcription job of the same transcoded video has its own outcome
+(``transcription.py``) and no ``output``.
 """
 
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from django_peertube_runner_connector.models import (
 from django_peertube_runner_connector.utils.files import get_hls_resolution_playlist_filename
 
 from .playlists import master_playlist_write
-from .selectors import ACTIVE_STATES, runner_jobs_of_video
+from .selectors import ACTIVE_STATES, runner_jobs_of_transcoding
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,9 @@ def transcoding_progress(*, video: Video) -> TranscodingProgress | None:
 
 def transcoding_outcome(*, video: Video) -> TranscodingOutcome | None:
     """The outcome of ``video``'s transcoding, or None while a job is still active."""
-    jobs = list(runner_jobs_of_video(video_uuid=video.uuid).values("state", "error", "payload"))
+    jobs = list(
+        runner_jobs_of_transcoding(video_uuid=video.uuid).values("state", "error", "payload")
+    )
     if not jobs or any(job["state"] in ACTIVE_STATES for job in jobs):
         return None
     video_keys, playlist_keys = _stored_renditions(video)

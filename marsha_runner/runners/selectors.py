@@ -48,6 +48,14 @@ def runner_jobs_of_video(*, video_uuid):
     return RunnerJob.objects.alias(video_uuid=JobVideoUUID()).filter(video_uuid=str(video_uuid))
 
 
+def runner_jobs_of_transcoding(*, video_uuid):
+    """The transcoding jobs of one transcoded video: its transcription jobs (same video,
+    no ``output``) are not part of the transcoding and never decide its outcome."""
+    return runner_jobs_of_video(video_uuid=video_uuid).exclude(
+        type=RunnerJobType.VIDEO_TRANSCRIPTION
+    )
+
+
 def runner_jobs_active_exist(*, video_uuid) -> bool:
     return runner_jobs_of_video(video_uuid=video_uuid).filter(state__in=ACTIVE_STATES).exists()
 
@@ -184,8 +192,10 @@ def transcoding_destinations_finished(*, destinations) -> set[str]:
             "uuid", "directory"
         )
     }
-    jobs = RunnerJob.objects.annotate(video_uuid=JobVideoUUID()).filter(
-        video_uuid__in=list(directories)
+    jobs = (
+        RunnerJob.objects.annotate(video_uuid=JobVideoUUID())
+        .filter(video_uuid__in=list(directories))
+        .exclude(type=RunnerJobType.VIDEO_TRANSCRIPTION)
     )
     with_jobs = set(jobs.values_list("video_uuid", flat=True).distinct())
     busy = set(
