@@ -8,7 +8,7 @@ JSON. ``needs_attention`` in a report means a human should look (the command exi
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,7 +25,9 @@ from marsha_runner.videos.constants import SOURCE_KEY, UploadState
 from marsha_runner.videos.models import Video
 from marsha_runner.videos.selectors import video_current_destinations
 
+from . import transcription
 from .models import LaunchRecovery
+from .report import Report
 
 logger = logging.getLogger(__name__)
 
@@ -33,31 +35,6 @@ SOURCE_DIR = "tmp/{video_id}/video"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 SOURCE_KEY_RE = re.compile(rf"^tmp/(?P<video_id>{UUID})/video/(?P<stamp>\d+)$")
 DESTINATION_RE = re.compile(rf"^vod/(?P<video_id>{UUID})/video/(?P<stamp>\d+)$")
-
-
-@dataclass
-class Report:
-    """What a command did (or would do, on a dry run), for people and for cron."""
-
-    command: str
-    dry_run: bool
-    counts: dict = field(default_factory=dict)
-    items: dict = field(default_factory=dict)
-    needs_attention: list = field(default_factory=list)
-
-    def add(self, key: str, item=None, *, count: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + count
-        if item is not None:
-            self.items.setdefault(key, []).append(item)
-
-    def as_dict(self) -> dict:
-        return {
-            "command": self.command,
-            "dry_run": self.dry_run,
-            "counts": self.counts,
-            "items": self.items,
-            "needs_attention": self.needs_attention,
-        }
 
 
 # --- runners_watchdog ---------------------------------------------------------------------------
@@ -80,7 +57,8 @@ def runners_watchdog(
     3. pending/waiting children of a failed parent: parent-errored;
     4. processing videos whose jobs are all finished: their completion applied (once);
     5. processing videos without their job tree ``VIDEO_LAUNCH_RECOVERY_DELAY`` s after
-       upload-ended: the launch enqueued again, ``error`` after the max attempts.
+       upload-ended: the launch enqueued again, ``error`` after the max attempts;
+    6. pending subtitle tracks whose transcription job is over or gone: its outcome applied.
     """
     now = now or timezone.now()
     timeout = settings.RUNNERS_STALLED_JOB_TIMEOUT if stalled_timeout is None else stalled_timeout
@@ -110,6 +88,7 @@ def runners_watchdog(
 
     _videos_complete(report=report, batch_size=batch_size, dry_run=dry_run)
     _launches_recover(report=report, now=now, batch_size=batch_size, dry_run=dry_run)
+    transcription.subtitle_tracks_conclude(report=report, batch_size=batch_size, dry_run=dry_run)
     return report
 
 
@@ -346,6 +325,8 @@ def runner_jobs_prune(*, batch_size: int = 1000, dry_run: bool = False, now=None
     of a video's current version (served, or being made)."""
     now = now or timezone.now()
     report = Report(command="prune_runner_jobs", dry_run=dry_run)
+    # A job about to go takes its outcome with it: apply what a subtitle track still waits for.
+    transcription.subtitle_tracks_conclude(report=report, batch_size=batch_size, dry_run=dry_run)
     finished_before = now - timedelta(days=settings.RUNNER_JOBS_RETENTION_DAYS)
     after_pk = None
     while True:

@@ -2,8 +2,11 @@
 
 ``video_transcribe`` is what the admin's Transcribe action and ``manage.py transcribe`` call;
 ``video_transcription_ended`` is the runners app's callback
-(``settings.RUNNERS_TRANSCRIPTION_ENDED_CALLBACK``). A stalled transcription job is the
-watchdog's like any other job.
+(``settings.RUNNERS_TRANSCRIPTION_ENDED_CALLBACK``): the track of the job becomes ready or
+error with the reason (a runner's result, its error at the max failures, a stalled job at the
+max failures, a staff cancel), or pending again when staff requeue its job. A stalled
+transcription job is the watchdog's like any other job, and the watchdog and the job pruning
+apply the outcome a pending track never got (``subtitle_tracks_conclude``).
 """
 
 import logging
@@ -13,13 +16,14 @@ from django.db import transaction
 from marsha_runner.runners.transcription import (
     TranscriptionBusy,
     TranscriptionOutcome,
+    transcription_job_outcome,
     transcription_start,
 )
 from marsha_runner.videos.constants import SubtitleState, TranscodePipeline, UploadState
 from marsha_runner.videos.models import SubtitleTrack, Video
 from marsha_runner.videos.services import video_refresh_urls
 
-from .services import Report
+from .report import Report
 
 logger = logging.getLogger(__name__)
 
@@ -137,17 +141,22 @@ def video_transcription_ended(*, outcome: TranscriptionOutcome) -> bool:
 
 
 def _transcription_ended(outcome: TranscriptionOutcome) -> bool:
+    # A requeue reopens the failed track of its job; an outcome concludes the pending one.
+    waiting = SubtitleState.ERROR if outcome.reopened else SubtitleState.PENDING
     with transaction.atomic():
         track = (
             SubtitleTrack.objects.select_for_update()
             .select_related("video")
-            .filter(job_uuid=outcome.job_uuid, state=SubtitleState.PENDING)
+            .filter(job_uuid=outcome.job_uuid, state=waiting)
             .first()
         )
         if track is None:
             logger.info("Transcription job %s ended again or unknown: ignored.", outcome.job_uuid)
             return False
-        if outcome.succeeded and outcome.language and outcome.vtt_key:
+        if outcome.reopened:
+            track.state = SubtitleState.PENDING
+            track.error_reason = ""
+        elif outcome.succeeded and outcome.language and outcome.vtt_key:
             track.state = SubtitleState.READY
             track.language = outcome.language
             track.key = outcome.vtt_key
@@ -167,3 +176,18 @@ def _transcription_ended(outcome: TranscriptionOutcome) -> bool:
         track.language or track.error_reason,
     )
     return True
+
+
+def subtitle_tracks_conclude(*, report: Report, batch_size: int, dry_run: bool) -> None:
+    """Pending tracks whose job is over (its outcome was lost: a process killed after the
+    job's commit) or gone (deleted, pruned): the outcome read from the job row is applied,
+    so no track waits forever and Transcribe is allowed again after a failure."""
+    pending = SubtitleTrack.objects.filter(state=SubtitleState.PENDING).order_by("created_on")
+    for track in pending[:batch_size]:
+        outcome = transcription_job_outcome(job_uuid=track.job_uuid)
+        if outcome is None:
+            continue  # its job still runs
+        item = {"video": str(track.video_id), "job": str(track.job_uuid)}
+        if dry_run or _transcription_ended(outcome):
+            state = SubtitleState.READY if outcome.succeeded else SubtitleState.ERROR
+            report.add("subtitle_tracks_concluded", {**item, "state": state})

@@ -30,6 +30,7 @@ from .observe import runner_job_finished_observe
 from .selectors import runner_job_video_uuid
 from .services import registration_token_generate, runners_ping
 from .socket import runners_connected_count
+from .transcription import CANCELLED, transcription_tell_on_commit
 from .watchdog import FINISHED_STATES, runner_jobs_prune_batch
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def _descendant_ids(job_ids) -> list:
 
 
 def runner_job_cancel(*, job: RunnerJob, dry_run: bool = False) -> str:
-    """Cancel one job and its unfinished descendants (parent cancelled); tell the video app.
+    """Cancel one job and its unfinished descendants (parent cancelled); tell the video app
+    (a transcription job's track fails with the reason, so Transcribe is allowed again).
 
     Refused for a finished job. A runner processing it gets a 404 at its next update.
     """
@@ -95,7 +97,9 @@ def runner_job_cancel(*, job: RunnerJob, dry_run: bool = False) -> str:
         if children:
             runner_job_finished_observe(job, state=RunnerJobState.PARENT_CANCELLED, count=children)
         video_uuid = runner_job_video_uuid(job)
-        if video_uuid:
+        if job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
+            transcription_tell_on_commit(runner_job=job, error=CANCELLED)
+        elif video_uuid:
             transcoding_ended_notify(video_uuid=video_uuid)
         if dry_run:
             transaction.set_rollback(True)
@@ -139,7 +143,8 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
 
     Its parent-errored descendants wait for it again, and a video errored by it goes back to
     ``processing``. Refused, with the way out, when its source is gone from storage (after
-    ``cleanup_sources``' retention) or its video moved on: Re-trigger on the video then.
+    ``cleanup_sources``' retention) or its video moved on: Re-trigger on the video then. A
+    transcription job reopens its subtitle track instead (pending again).
     """
     if not _source_present(job):
         raise StaffRefused(
@@ -179,7 +184,10 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
                 updatedAt=now,
             )
         )
-        transcoding_outcome_reopen(video_uuid=runner_job_video_uuid(job))
+        if job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
+            transcription_tell_on_commit(runner_job=job, error=None, reopened=True)
+        else:
+            transcoding_outcome_reopen(video_uuid=runner_job_video_uuid(job))
         transaction.on_commit(runners_ping)
         what = "stalled" if stalled else "errored"
         if dry_run:

@@ -5,7 +5,9 @@ unknown language silently (logs, stores nothing, reports success), never pings o
 calls its host callbacks with its own Video. Ours: ping on commit; a missing or unknown
 language or a missing VTT errors the job with a reason; the VTT is written once at its key;
 the host (``RUNNERS_TRANSCRIPTION_ENDED_CALLBACK``) is told after commit with a
-``TranscriptionOutcome``, on success and on failure for good.
+``TranscriptionOutcome``, on success, on failure for good, on a staff cancel, and when a staff
+requeue reopens a failed job (``reopened``). An outcome lost on the way (a process killed
+after the commit) is read back from the job row by ``transcription_job_outcome``.
 """
 
 import logging
@@ -22,6 +24,7 @@ from django_peertube_runner_connector.models import (
     RunnerJobState,
     RunnerJobType,
     Video,
+    VideoStreamingPlaylist,
 )
 from django_peertube_runner_connector.storage import video_storage
 from django_peertube_runner_connector.utils.job_handlers.transcription_job_handler import (
@@ -33,6 +36,7 @@ from marsha_runner.storage.outages import Unreachable, outage_describe, storage_
 
 from .handlers import HLSTranscodingJobHandler, _ping_on_commit
 from .observe import runner_job_finished_observe
+from .playlists import master_playlist_write, subtitle_vtt_key
 from .priority import JobPriority
 from .selectors import ACTIVE_STATES, runner_job_video_uuid, runner_jobs_of_video
 
@@ -54,6 +58,11 @@ class TranscriptionOutcome:
     language: str | None
     vtt_key: str | None
     error: str | None
+    reopened: bool = False  # a staff requeue: the job runs again, its result is to come
+
+
+JOB_GONE = "The transcription job is gone (deleted or pruned)."
+CANCELLED = "The transcription job was cancelled."
 
 
 def transcription_languages() -> set[str]:
@@ -62,37 +71,63 @@ def transcription_languages() -> set[str]:
     return {code for code, _name in languages}
 
 
-def transcription_vtt_key(*, destination: str, base_name: str, language: str) -> str:
-    """``<destination>/<base name>-<language>.vtt`` (the library's naming)."""
-    return f"{destination}/{base_name}-{language}.vtt"
+def _outcome(job_uuid, video: Video | None, error: str | None, reopened=False):
+    succeeded = error is None and not reopened and video is not None
+    return TranscriptionOutcome(
+        job_uuid=str(job_uuid),
+        destination=video.directory if video is not None else "",
+        base_name=(video.baseFilename or "") if video is not None else "",
+        succeeded=succeeded,
+        language=video.language if succeeded else None,
+        vtt_key=video.transcriptFileName if succeeded else None,
+        error=None if succeeded or reopened else (error or JOB_GONE),
+        reopened=reopened,
+    )
 
 
-def _host_tell(job_uuid: str, video_uuid: str | None, error: str | None) -> None:
+def _host_tell(job_uuid: str, video_uuid: str | None, error: str | None, reopened=False):
     """After commit: build the outcome and call the host; never raises."""
     try:
         video = Video.objects.filter(uuid=video_uuid).first()
         if video is None:
             return
-        language = video.language if error is None else None
-        vtt_key = video.transcriptFileName if error is None else None
-        outcome = TranscriptionOutcome(
-            job_uuid=str(job_uuid),
-            destination=video.directory,
-            base_name=video.baseFilename or "",
-            succeeded=error is None,
-            language=language,
-            vtt_key=vtt_key,
-            error=error,
-        )
+        outcome = _outcome(job_uuid, video, error, reopened)
         import_string(settings.RUNNERS_TRANSCRIPTION_ENDED_CALLBACK)(outcome=outcome)
     except Exception:
         logger.exception("The transcription-ended callback failed for job %s.", job_uuid)
 
 
-def _host_tell_on_commit(runner_job: RunnerJob, error: str | None) -> None:
+def transcription_tell_on_commit(
+    *, runner_job: RunnerJob, error: str | None, reopened: bool = False
+) -> None:
+    """Tell the host, after commit, how this transcription job ended (``error`` None: its
+    VTT is stored), or that it was ``reopened`` by a staff requeue."""
     transaction.on_commit(
-        partial(_host_tell, str(runner_job.uuid), runner_job_video_uuid(runner_job), error)
+        partial(
+            _host_tell,
+            str(runner_job.uuid),
+            runner_job_video_uuid(runner_job),
+            error,
+            reopened,
+        )
     )
+
+
+def transcription_job_outcome(*, job_uuid) -> TranscriptionOutcome | None:
+    """How the job ``job_uuid`` ended, read from its row (an outcome lost on the way), or
+    None while it is still active. A job that no longer exists is a failure."""
+    job = RunnerJob.objects.filter(uuid=job_uuid).only("state", "error", "privatePayload")
+    job = job.first()
+    if job is None:
+        return _outcome(job_uuid, None, JOB_GONE)
+    if job.state in ACTIVE_STATES:
+        return None
+    video = Video.objects.filter(uuid=runner_job_video_uuid(job)).first()
+    if job.state == RunnerJobState.COMPLETED:
+        return _outcome(job_uuid, video, None)
+    if job.state in (RunnerJobState.CANCELLED, RunnerJobState.PARENT_CANCELLED):
+        return _outcome(job_uuid, video, CANCELLED)
+    return _outcome(job_uuid, video, job.error or "The transcription failed.")
 
 
 class TranscriptionHandler(TranscriptionJobHandler):
@@ -108,6 +143,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
         try:
             with transaction.atomic():
                 self.specific_complete(runner_job, result_payload)
+            self.master_rewrite(runner_job)
             runner_job.state = RunnerJobState.COMPLETED
         except Exception as err:
             if storage_outage(err, video_storage):  # not a failure: kept for later (deferred.py)
@@ -121,7 +157,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
         runner_job.finishedAt = timezone.now()
         runner_job.save()
         runner_job_finished_observe(runner_job)
-        _host_tell_on_commit(runner_job, error)
+        transcription_tell_on_commit(runner_job=runner_job, error=error)
 
     def specific_complete(self, runner_job: RunnerJob, result_payload):
         """Check the language and the file, then write the VTT at its key (replacing)."""
@@ -142,13 +178,22 @@ class TranscriptionHandler(TranscriptionJobHandler):
         video = video.first()
         if video is None:
             raise TranscriptionRejected("The transcribed video is gone.")
-        key = transcription_vtt_key(
+        key = subtitle_vtt_key(
             destination=video.directory, base_name=video.baseFilename or "", language=language
         )
         storage_replace(video_storage, key, vtt)
         video.language = language
         video.transcriptFileName = key
         video.save(update_fields=["language", "transcriptFileName", "updatedAt"])
+
+    @staticmethod
+    def master_rewrite(runner_job: RunnerJob) -> None:
+        """The master playlist again, now offering the new transcript (outside any lock: the
+        rows are committed, the bytes are the same whoever writes them)."""
+        video = Video.objects.filter(uuid=runner_job_video_uuid(runner_job)).first()
+        playlist = VideoStreamingPlaylist.objects.filter(video=video).first() if video else None
+        if playlist is not None:
+            master_playlist_write(video=video, playlist=playlist)
 
     def error(self, runner_job: RunnerJob, message: str, from_parent: bool = False):
         """Retry until ``TRANSCODING_RUNNER_MAX_FAILURE`` (ping on commit), then errored and
@@ -161,7 +206,9 @@ class TranscriptionHandler(TranscriptionJobHandler):
         runner_job.error = message
         runner_job.set_to_error_or_cancel(RunnerJobState.ERRORED)
         runner_job_finished_observe(runner_job)
-        _host_tell_on_commit(runner_job, message or "Transcription failed.")
+        transcription_tell_on_commit(
+            runner_job=runner_job, error=message or "The transcription failed."
+        )
 
     def abort(self, runner_job: RunnerJob):
         """Back to pending for another runner, unless it failed too often (counted)."""

@@ -91,6 +91,20 @@ def test_success_stores_one_track_shown_in_the_api(
     with storage.open(track.key) as handle:
         assert_transcript(handle.read().decode(), spoken_seconds=ready_video.spoken_seconds)
     assert SubtitleTrack.objects.filter(video=ready_video).count() == 1
+    # The master offers it: a subtitles group with a WebVTT media playlist of the file.
+    prefix, storage = ready_video.output_prefix(STAMP), storages["videos"]
+    with storage.open(f"{prefix}/master.m3u8") as handle:
+        master = handle.read().decode()
+    assert (
+        '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subtitles",NAME="English",LANGUAGE="en",'
+        f'DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI="{STAMP}-subtitles-en.m3u8"'
+    ) in master.splitlines()
+    variants = [line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF")]
+    assert variants and all(line.endswith(',SUBTITLES="subtitles"') for line in variants)
+    with storage.open(f"{prefix}/{STAMP}-subtitles-en.m3u8") as handle:
+        media = handle.read().decode().splitlines()
+    assert media[0] == "#EXTM3U" and media[-1] == "#EXT-X-ENDLIST", media
+    assert f"{STAMP}-en.vtt" in media
 
     ready_video.refresh_from_db()
     url = storage_public_url(storage, track.key)

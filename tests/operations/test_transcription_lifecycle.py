@@ -11,19 +11,20 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django_peertube_runner_connector.models import Runner, RunnerJob, RunnerJobState
 from django_peertube_runner_connector.models import Video as TranscodedVideo
 
 from marsha_runner.devrunner.client import TRANSCRIPTION_JOB, RunnerClient
-from marsha_runner.operations.transcription import video_transcribe
+from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
 from marsha_runner.runners.staff import (
     runner_job_cancel,
     runner_job_requeue,
-    runner_jobs_delete_finished,
     runner_unregister_staff,
 )
 from marsha_runner.videos.constants import SubtitleState
+from marsha_runner.videos.models import Video
 from tests.operations.test_transcription import client, ready_video, runner_token  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg, pytest.mark.speech]
@@ -38,9 +39,13 @@ def transcoded_state(video) -> int:
     return TranscodedVideo.objects.get(directory=video.output_prefix(video.active_stamp)).state
 
 
-def watchdog(*args) -> dict:
+def watchdog() -> dict:
+    """The watchdog's counts (exit 2, "a human should look", is allowed: a job errored)."""
     out = StringIO()
-    call_command("runners_watchdog", "--json", *args, stdout=out)
+    try:
+        call_command("runners_watchdog", "--json", stdout=out)
+    except CommandError as err:
+        assert err.returncode == 2, err
     return json.loads(out.getvalue())
 
 
@@ -88,9 +93,7 @@ def test_cancelling_a_processing_job_fails_its_track_and_the_runner_is_turned_aw
     job = runner.accept(available["uuid"])
     runner_job_cancel(job=job_of(track))
 
-    response = runner.post(
-        f"jobs/{job['uuid']}/update", json=runner._job_body(job, progress=50)
-    )
+    response = runner.post(f"jobs/{job['uuid']}/update", json=runner._job_body(job, progress=50))
     assert response.status_code == 404, response.text
     track.refresh_from_db()
     assert (track.state, track.error_reason) == (
@@ -202,9 +205,10 @@ def test_the_job_of_an_unregistered_runner_goes_to_another_and_its_track_waits(
     track.refresh_from_db()
     assert track.state == SubtitleState.PENDING
 
-    assert transcriber(live_server_url, runner_token, tmp_path).run_until_idle(
-        timeout=120, idle=1
-    ) == 1
+    assert (
+        transcriber(live_server_url, runner_token, tmp_path).run_until_idle(timeout=120, idle=1)
+        == 1
+    )
     assert_ready(track)
 
 
@@ -221,31 +225,36 @@ def test_the_watchdog_applies_a_lost_outcome_and_fails_a_track_whose_job_is_gone
     tmp_path,
     settings,
 ):
+    def watchdog_with_outcomes():
+        settings.RUNNERS_TRANSCRIPTION_ENDED_CALLBACK = (
+            "marsha_runner.operations.transcription.video_transcription_ended"
+        )
+        return watchdog()["counts"]
+
     lost_outcome(settings)
-    track = video_transcribe(video=ready_video)
-    assert transcriber(live_server_url, runner_token, tmp_path).run_until_idle(
-        timeout=120, idle=1
-    ) == 1
-    track.refresh_from_db()
-    assert track.state == SubtitleState.PENDING  # the outcome never came
+    gone = video_transcribe(video=ready_video)
+    runner_job_cancel(job=job_of(gone))  # told to nobody...
+    RunnerJob.objects.filter(uuid=gone.job_uuid).delete()  # ...and deleted (a cascade)
+    gone.refresh_from_db()
+    assert gone.state == SubtitleState.PENDING
+    with pytest.raises(TranscriptionRefused, match="already running"):
+        video_transcribe(video=ready_video)
 
-    gone = video_transcribe(video=ready_video)  # refused today: "already running"
-    runner_job_cancel(job=job_of(gone))  # told to nobody (lost too)...
-    assert runner_jobs_delete_finished(jobs=RunnerJob.objects.filter(uuid=gone.job_uuid)) == (
-        1,
-        0,
-    )  # ...and deleted by staff
-
-    settings.RUNNERS_TRANSCRIPTION_ENDED_CALLBACK = (
-        "marsha_runner.operations.transcription.video_transcription_ended"
-    )
-    assert watchdog()["counts"] == {"subtitle_tracks_concluded": 2}
-    assert_ready(track)
+    assert watchdog_with_outcomes() == {"subtitle_tracks_concluded": 1}
     gone.refresh_from_db()
     assert (gone.state, gone.error_reason) == (
         SubtitleState.ERROR,
         "The transcription job is gone (deleted or pruned).",
     )
+
+    lost_outcome(settings)
+    track = assert_transcribe_again(ready_video)
+    runner = transcriber(live_server_url, runner_token, tmp_path)
+    assert runner.run_until_idle(timeout=120, idle=1) == 1
+    track.refresh_from_db()
+    assert track.state == SubtitleState.PENDING  # the outcome never came
+    assert watchdog_with_outcomes() == {"subtitle_tracks_concluded": 1}
+    assert_ready(track)
     assert watchdog()["counts"] == {}, "a second run changes nothing"
 
 
@@ -265,8 +274,10 @@ def test_pruning_applies_the_outcome_of_a_job_before_deleting_it(
     settings.RUNNER_JOBS_RETENTION_DAYS = 1
     RunnerJob.objects.update(updatedAt=timezone.now() - timedelta(days=2))
     # A newer version is served: the old version's jobs are prunable.
-    ready_video.uploaded_on = ready_video.uploaded_on + timedelta(hours=1)
-    ready_video.save(update_fields=["uploaded_on"])
+    newer = ready_video.active_stamp + 3600
+    Video.objects.filter(pk=ready_video.pk).update(
+        uploaded_on=Video.stamp_to_datetime(newer), processing_stamp=newer, launched_stamp=newer
+    )
 
     out = StringIO()
     call_command("prune_runner_jobs", "--json", stdout=out)

@@ -34,6 +34,4 @@ def test_a_transcription_job_is_not_part_of_the_transcoding_outcome(transcriptio
     assert outcome is not None, "the transcription does not hold the transcoding open"
     assert (outcome.succeeded, outcome.error) == (True, None)
     assert outcome.resolutions == [360, 720]
-    assert transcoding_destinations_finished(destinations={video.directory}) == {
-        video.directory
-    }
+    assert transcoding_destinations_finished(destinations={video.directory}) == {video.directory}
