@@ -112,10 +112,6 @@ class RunnerClient:
         self.http_timeout = http_timeout
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="runner-client-"))
         self.runner_token = runner_token
-        if runner_token is None:
-            if not registration_token:
-                raise ValueError("Give a runner token or a registration token.")
-            self.register(registration_token, name or f"test-runner-{uuid.uuid4().hex[:8]}")
         self.pings = 0
         self._ping = threading.Event()
         self._sio = None
@@ -137,6 +133,10 @@ class RunnerClient:
         # call is made again as it was, until ``outage_tolerance`` seconds have passed.
         self.outage_tolerance = outage_tolerance
         self.statuses: Counter = Counter()  # every HTTP status this runner was answered
+        if runner_token is None:  # last: registering uses the state above
+            if not registration_token:
+                raise ValueError("Give a runner token or a registration token.")
+            self.register(registration_token, name or f"test-runner-{uuid.uuid4().hex[:8]}")
 
     # --- HTTP ---------------------------------------------------------------------------------
 
