@@ -1,0 +1,169 @@
+"""The staff admin in a real day, in Chromium (issue 16): the UI defects staff tripped over, a
+view-only user's walk, and one staff day end to end: an upload through the API made ready by
+a runner (the dev runner client: real ffmpeg over uvicorn), then each action and its outcome.
+
+Playwright drives Debian's /usr/bin/chromium, launched by path; screenshots of each step land
+in tests/admin/screenshots/ (git-ignored). One server and one browser per test, few page
+loads: the wall time stays modest on a 2-core machine.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django_peertube_runner_connector.models import RunnerJobState
+
+from marsha_runner.devrunner.client import HLS_JOB, RunnerClient
+from marsha_runner.runners.models import Runner, RunnerJob
+from marsha_runner.runners.services import runner_seed
+from marsha_runner.videos.models import Video
+from tests.factories import VideoFactory
+from tests.runners.factories import job_tree
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.ffmpeg]
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "screenshots" / "staff_day"
+REGISTRATION_TOKEN = "ptrrt-5e1f-staff-day-registration"
+LEGACY_STAMP = 1_600_000_000
+
+
+@pytest.fixture
+def browser(live_server_url, monkeypatch):
+    """A page in headless Chromium; every request off this server is refused (no CDN)."""
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM from Playwright's thread
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    outside = []
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(20_000)
+
+        def refuse_outside(route):
+            outside.append(route.request.url)
+            route.abort()
+
+        page.route(
+            re.compile(rf"^(?!{re.escape(live_server_url)}).*"),
+            refuse_outside,
+        )
+        page.outside = outside
+        page.errors = []
+        page.on("pageerror", lambda err: page.errors.append(str(err)))
+        yield page
+        chromium.close()
+
+
+def shot(page, name):
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def login(page, base, username, password):
+    page.goto(f"{base}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")
+
+
+def messages(page) -> str:
+    page.wait_for_selector("ul.messagelist")
+    return page.inner_text("ul.messagelist")
+
+
+def run_action_from_page(page, base, video, action):
+    """The action's button on the video's page, its confirmation, then the outcome."""
+    page.goto(f"{base}/admin/videos/video/{video.pk}/change/")
+    page.click(f'button.object-action[data-action="{action}"]')
+    page.wait_for_selector("#action-objects")
+    confirmation = page.inner_text("#content")
+    page.click("#confirm-action")
+    return confirmation, messages(page)
+
+
+def state_of(video) -> str:
+    return Video.objects.values_list("upload_state", flat=True).get(pk=video.pk)
+
+
+# --- The UI defects, and a view-only user's walk --------------------------------------------
+
+
+@pytest.fixture
+def fleet(live_server_url):
+    runner_seed(registration_token=REGISTRATION_TOKEN, runner_name="gpu-1", runner_token="ptrt-1")
+    runner_seed(registration_token="ptrrt-77aa-second", runner_name=None, runner_token=None)
+    video = VideoFactory(title="Physics 101", processing_stamp=1_700_000_000)
+    _tv, parent, _children = job_tree(directory=video.output_prefix(1_700_000_000))
+    RunnerJob.objects.filter(pk=parent.pk).update(
+        runner=Runner.objects.get(name="gpu-1"), state=RunnerJobState.PROCESSING
+    )
+    viewer = User.objects.create_user("viewer", password="viewer-password", is_staff=True)
+    viewer.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label__in=["runners", "videos"], codename__startswith="view_"
+        )
+    )
+    User.objects.create_user("ops", password="ops-password", is_staff=True).user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_runnerjob", "ping_runners"])
+    )
+    return {"url": live_server_url, "job": parent}
+
+
+def test_ui_defects_and_a_view_only_walk(browser, fleet):
+    page, base = browser, fleet["url"]
+
+    # 6. A view-only user reads every list and detail, and no registration token's value.
+    login(page, base, "viewer", "viewer-password")
+    assert page.locator("#user-tools a", has_text="View site").count() == 0  # 8: no 404 link
+    page.goto(f"{base}/admin/runners/runnerregistrationtoken/")
+    listing = page.inner_text("#result_list")
+    assert "ptrrt-5e1f…" in listing and "ptrrt-77aa…" in listing  # 9: told apart, masked
+    page.click("#result_list th a >> text=ptrrt-5e1f…")
+    page.wait_for_selector("div.field-masked_token")
+    assert REGISTRATION_TOKEN not in page.content()
+    assert page.locator("#copy-registration-token").count() == 0
+    shot(page, "01-view-only-token")
+    # 2. Jobs named by kind, resolution and title: list, filter, detail title.
+    page.goto(f"{base}/admin/runners/runnerjob/")
+    assert "Physics 101" in page.inner_text("#result_list")
+    assert "gpu-1" in page.inner_text("#changelist-filter")
+    assert "object (" not in page.content()
+    page.goto(f"{base}/admin/runners/runnerjob/{fleet['job'].pk}/change/")
+    assert "HLS 720p of “Physics 101”" in page.inner_text("#content")
+    shot(page, "02-job-named")
+    assert page.locator("#ping-runners").count() == 0  # no permission to ping
+    # 9. The runner list fits the page; "last contact", not "LASTCONTACT".
+    page.goto(f"{base}/admin/runners/runner/")
+    width = page.evaluate("document.querySelector('#result_list').scrollWidth")
+    assert width <= 1280 - 40, width
+    assert "LASTCONTACT" not in page.inner_text("#result_list thead")
+    page.click("#result_list th a >> text=gpu-1")
+    page.wait_for_selector("div.field-current_jobs")
+    assert "HLS 720p of “Physics 101”" in page.inner_text("div.field-current_jobs")  # 6
+    shot(page, "03-runner-current-jobs")
+
+    # 7. Ping runners: a button, no job selected, the number of connected runners said.
+    page.context.clear_cookies()
+    login(page, base, "ops", "ops-password")
+    runner = RunnerClient(base, "ptrt-1", job_types=[HLS_JOB])
+    runner.connect()
+    try:
+        page.goto(f"{base}/admin/runners/runnerjob/")
+        page.click("#ping-runners")
+        assert "1 connected runner(s) pinged" in messages(page)
+        assert runner.wait_ping(timeout=20)
+    finally:
+        runner.disconnect()
+    shot(page, "04-ping")
+
+    # 8. Swagger UI and ReDoc served by us: they render with every outside request refused.
+    for url, ready in (("/api/schema/docs/", ".swagger-ui .info"), ("/api/schema/redoc/", "h1")):
+        page.goto(f"{base}{url}")
+        page.wait_for_selector(ready)
+    assert page.outside == [] and page.errors == [], (page.outside, page.errors)
+    shot(page, "05-redoc-offline")
