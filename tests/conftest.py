@@ -67,6 +67,59 @@ def _service_marks(request, settings):
         require(whisper_available(), "needs faster-whisper and its model (make install)")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at the end a check that nothing still holds it.
+
+    A connection left open (a thread's, or one borrowed from the pool in another context and
+    never given back) makes PostgreSQL refuse to drop the test database, which pytest-django
+    reports as a bare "being accessed by other users" warning. This names each session left
+    and its last query, so the leak is found where it is made.
+    """
+    yield
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        connections.close_all()
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+        left = _sessions_on(connection.settings_dict)
+    if left:
+        pytest.fail(
+            "Sessions still open on the test database at the end of the run (their last "
+            "query): " + "; ".join(f"pid {pid} {state}: {query!r}" for pid, state, query in left)
+        )
+
+
+def _sessions_on(conf: dict, *, within: float = 10.0) -> list:
+    """Other sessions on the database of ``conf``, waited for up to ``within`` s (a process
+    just stopped takes a moment to leave); read from the maintenance database."""
+    import time
+
+    import psycopg
+
+    params = {
+        "host": conf.get("HOST") or "127.0.0.1",
+        "port": conf.get("PORT") or 5432,
+        "user": conf.get("USER") or "postgres",
+        "password": conf.get("PASSWORD") or None,
+        "dbname": "postgres",
+    }
+    deadline = time.monotonic() + within
+    params = {k: v for k, v in params.items() if v is not None}
+    with psycopg.connect(**params, autocommit=True) as conn:  # a fresh snapshot per read
+        while True:
+            rows = conn.execute(
+                "SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname = %s",
+                [conf["NAME"]],
+            ).fetchall()
+            if not rows or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.2)
+
+
 def database_url_of(connection) -> str:
     """DATABASE_URL of the test database, for a subprocess (manage.py, uvicorn) to share it."""
     from pathlib import Path

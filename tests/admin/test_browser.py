@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.storage import storages
+from django.db import connections
 from django.utils import timezone
 from django_peertube_runner_connector.models import RunnerJobState
 
@@ -89,17 +90,27 @@ def scenario(videos_root, live_server_url, settings):
 def page(scenario, monkeypatch):
     """Set up after the server (torn down before it). Playwright's sync API keeps an event
     loop in this thread, which Django takes for an async context: the test's own ORM calls
-    are synchronous, as pytest-django documents for Playwright."""
+    are synchronous, as pytest-django documents for Playwright.
+
+    With that loop running, Django keeps this thread's connections in a context of their own
+    (asgiref's Local), apart from the ones the test used before: a connection the test opens
+    in here is closed in here, or it stays borrowed from the pool after the pool is closed and
+    PostgreSQL refuses to drop the test database ("being accessed by other users")."""
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SCREENSHOTS.mkdir(exist_ok=True)
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        browser.close()
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=args
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield page
+            browser.close()
+        finally:
+            connections.close_all()  # this context's connections, back to the pool
 
 
 def shot(page, name):
