@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connections
 from django_peertube_runner_connector.models import RunnerJobState
 
 from marsha_runner.devrunner.client import HLS_JOB, RunnerClient
@@ -55,8 +56,13 @@ def browser(live_server_url, monkeypatch):
         page.outside = outside
         page.errors = []
         page.on("pageerror", lambda err: page.errors.append(str(err)))
-        yield page
-        chromium.close()
+        try:
+            yield page
+            chromium.close()
+        finally:
+            # The test's ORM calls ran while Playwright's loop runs: Django kept their
+            # connection in a context of its own, closed here or left borrowed from the pool.
+            connections.close_all()
 
 
 def shot(page, name):
