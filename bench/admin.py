@@ -103,7 +103,7 @@ def main():
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from marsha_runner.runners.services import runner_seed
+    from marsha_runner.runners.tokens import runner_seed
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:

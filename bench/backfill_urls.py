@@ -56,9 +56,10 @@ def main():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from marsha_runner.videos.backfill import videos_backfill_urls
     from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
+    from marsha_runner.videos.media_urls import video_urls_build
     from marsha_runner.videos.models import Video
-    from marsha_runner.videos.services import video_urls_build, videos_backfill_urls
 
     call_command("migrate", verbosity=0)
     pairs = [

@@ -136,7 +136,7 @@ def _database_fill(env, database, *, finished, keep):
 import django, os
 django.setup()
 from django.db import connection
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 runner_seed(registration_token="ptrrt-bench-dispatch", runner_name="bench-dispatch",
             runner_token={RUNNER_TOKEN!r})
 table = "django_peertube_runner_connector_runnerjob"

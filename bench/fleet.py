@@ -90,7 +90,7 @@ def _prepare(env, count):
 import django
 django.setup()
 from django.contrib.auth import get_user_model
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-fleet-password")
 for n in range({count}):
     runner_seed(registration_token="ptrrt-bench-fleet", runner_name=f"fleet-{{n}}",

@@ -56,7 +56,7 @@ def main():
     from django.db import connection
     from django.test import Client
 
-    from marsha_runner.runners.services import runner_seed
+    from marsha_runner.runners.tokens import runner_seed
 
     call_command("migrate", verbosity=0)
     runner_seed(registration_token="ptrrt-bench", runner_name="bench", runner_token="ptrt-bench")

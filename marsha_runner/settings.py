@@ -176,7 +176,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
 # A request that enqueues after commit must not hang on a dead broker: fail fast, log, and let
-# runners_watchdog enqueue again (videos.services.video_launch_enqueue).
+# runners_watchdog enqueue again (videos.launch.video_launch_enqueue).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -332,7 +332,7 @@ RUNNERS_ONLINE_WINDOW = env.int("RUNNERS_ONLINE_WINDOW", default=900)
 RUNNERS_DISPATCH_SPREAD = env.bool("RUNNERS_DISPATCH_SPREAD", default=True)
 # Called once per transcoding (success or failure) by the runners app; keeps runners
 # ignorant of videos (imports point down only).
-RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.services.video_transcoding_ended"
+RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.completion.video_transcoding_ended"
 # A staff requeue of a transcoding job reopens its video (or is refused with the reason).
 RUNNERS_TRANSCODING_REOPEN_CALLBACK = "marsha_runner.videos.reopen.video_transcoding_reopen"
 

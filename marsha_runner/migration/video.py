@@ -25,8 +25,8 @@ from django.db import connection, transaction
 
 from marsha_runner.storage import legacy_storage, video_storage
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline
+from marsha_runner.videos.media_urls import video_urls_build
 from marsha_runner.videos.models import Video
-from marsha_runner.videos.services import video_urls_build
 
 from . import journal
 from .copier import Copier, CopyStopped

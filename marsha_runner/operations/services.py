@@ -18,12 +18,15 @@ from django.utils import timezone
 
 from marsha_runner.runners import deferred
 from marsha_runner.runners import watchdog as jobs
-from marsha_runner.runners.services import transcoding_source_delete, transcoding_sources_listed
+from marsha_runner.runners.sources import transcoding_source_delete, transcoding_sources_listed
 from marsha_runner.storage import storage_dir_prune, storage_listdir, video_storage
-from marsha_runner.videos import services as videos
+from marsha_runner.videos import launch
+from marsha_runner.videos.completion import video_transcoding_complete
 from marsha_runner.videos.constants import SOURCE_KEY, UploadState
 from marsha_runner.videos.models import Video
 from marsha_runner.videos.selectors import video_current_destinations
+from marsha_runner.videos.transitions import video_error
+from marsha_runner.videos.upload import video_upload_abandon
 
 from . import transcription
 from .models import LaunchRecovery
@@ -121,7 +124,7 @@ def _videos_complete(*, report: Report, batch_size: int, dry_run: bool) -> None:
         if dry_run:
             report.add("completions_applied", {"video": str(video.id), "state": None})
             continue
-        if videos.video_transcoding_complete(video=video):
+        if video_transcoding_complete(video=video):
             video.refresh_from_db()
             item = {"video": str(video.id), "state": video.upload_state}
             report.add("completions_applied", item)
@@ -149,7 +152,7 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
         item = {"video": str(video.id), "stamp": stamp, "attempts": attempts}
         if attempts >= max_attempts:
             reason = f"The transcoding was never launched ({attempts} attempts)."
-            if dry_run or videos.video_error(video_id=video.id, stamp=stamp, reason=reason):
+            if dry_run or video_error(video_id=video.id, stamp=stamp, reason=reason):
                 report.add("launches_given_up", item)
                 report.needs_attention.append(f"video {video.id} never launched")
             continue
@@ -164,7 +167,7 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
             recovery.last_attempt_on = now
             recovery.save()
         logger.warning("Video %s stamp %s was never launched: enqueued again.", video.id, stamp)
-        if not videos.video_launch_enqueue(video_id=video.id, stamp=stamp):
+        if not launch.video_launch_enqueue(video_id=video.id, stamp=stamp):
             report.add("launches_refused_by_broker")
 
 
@@ -292,7 +295,7 @@ def stale_uploads_purge(*, batch_size: int = 500, dry_run: bool = False, now=Non
         upload_state=UploadState.PENDING, processing_stamp__lt=before
     ).order_by("processing_stamp")
     for candidate in stale[:batch_size]:
-        outcome = videos.video_upload_abandon(
+        outcome = video_upload_abandon(
             video_id=candidate.id, issued_before=before, dry_run=dry_run
         )
         if outcome:

@@ -20,8 +20,8 @@ from marsha_runner.runners.transcription import (
     transcription_start,
 )
 from marsha_runner.videos.constants import SubtitleState, TranscodePipeline, UploadState
+from marsha_runner.videos.media_urls import video_refresh_urls
 from marsha_runner.videos.models import SubtitleTrack, Video
-from marsha_runner.videos.services import video_refresh_urls
 
 from .report import Report
 

@@ -47,7 +47,7 @@ def check_dev_runner_tokens(app_configs, **kwargs):
         return []
     from django.db import DatabaseError
 
-    from .services import runner_tokens_in_use
+    from .tokens import runner_tokens_in_use
 
     dev_tokens = {t for t in getattr(settings, "DEV_RUNNER_TOKENS", []) if t}
     try:

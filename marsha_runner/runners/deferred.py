@@ -31,7 +31,7 @@ from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
 from marsha_runner.storage.outages import is_outage, outage_describe
 
-from .handlers import runner_job_handler
+from .job_handlers import runner_job_handler
 
 logger = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from .observe import runner_job_finished_observe
 from .priority import JobPriority
 from .probe import probe_duration, probe_stored
 from .selectors import runner_job_video_uuid
-from .socket import runners_ping
+from .socket import runners_ping_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,6 @@ logger = logging.getLogger(__name__)
 FRAGMENTED_MP4_RE = re.compile(r"(?:[^\s\",/#]*/)?[^\s\",/#]+-fragmented\.mp4", re.IGNORECASE)
 # Terminal failure states: the children of such a job never run.
 FAILED_STATES = (RunnerJobState.ERRORED, RunnerJobState.PARENT_ERRORED)
-
-
-def _ping_on_commit():
-    transaction.on_commit(runners_ping)
 
 
 class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
@@ -98,7 +94,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
             priority=int(self.priority),
         )
         if runner_job.state == RunnerJobState.PENDING:
-            _ping_on_commit()
+            runners_ping_on_commit()
         return runner_job
 
     # --- completion ---------------------------------------------------------------------------
@@ -132,7 +128,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
                 state=RunnerJobState.WAITING_FOR_PARENT_JOB
             ).update(state=RunnerJobState.PENDING)
             if affected:
-                _ping_on_commit()
+                runners_ping_on_commit()
         else:
             self._children_parent_errored(runner_job)
         transcoding_ended_notify(video_uuid=runner_job_video_uuid(runner_job))
@@ -232,7 +228,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         if next_state == RunnerJobState.PENDING:
             runner_job.reset_to_pending()
             runner_job.save()
-            _ping_on_commit()
+            runners_ping_on_commit()
         else:
             runner_job.error = message
             runner_job.set_to_error_or_cancel(next_state)
@@ -248,20 +244,4 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         self.specific_abort(runner_job)
         runner_job.reset_to_pending()
         runner_job.save()
-        _ping_on_commit()
-
-
-def runner_job_handler(runner_job: RunnerJob):
-    """Our handler for the jobs we create; the library's for any other type."""
-    from django_peertube_runner_connector.models import RunnerJobType
-    from django_peertube_runner_connector.utils.job_handlers.get_job_handler import (
-        get_runner_job_handler_class,
-    )
-
-    if runner_job.type == RunnerJobType.VOD_HLS_TRANSCODING:
-        return HLSTranscodingJobHandler()
-    if runner_job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
-        from .transcription import TranscriptionHandler  # it builds on this module
-
-        return TranscriptionHandler()
-    return get_runner_job_handler_class(runner_job)()
+        runners_ping_on_commit()

@@ -35,15 +35,15 @@ from django_peertube_runner_connector.storage import video_storage
 from marsha_runner.storage.outages import is_outage, storage_reachable
 
 from .deferred import completion_defer, completion_retry_soon
-from .handlers import runner_job_handler
+from .job_handlers import runner_job_handler
 from .models import RunnerJobFailure
 from .observe import runner_job_failure_observe
 from .problems import RunnerRefusal
 from .reservations import reservations_free_exist
 from .results import runner_job_result_check
 from .selectors import runner_job_video_uuid
-from .services import runner_token_generate
 from .socket import runner_ping_soon
+from .tokens import runner_token_generate
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,10 @@ import socketio
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django_peertube_runner_connector.models import Runner
 from django_peertube_runner_connector.socket import sio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 __all__ = ("sio",)
 
@@ -134,10 +136,10 @@ def _pubsub_listener_restart():
     """socket.io is served by a new event loop (a server restarted in this process, as the
     tests do): the Redis listener task died with the old loop, so start one on this loop."""
     manager = sio.manager
-    if getattr(manager, "write_only", True) or not hasattr(manager, "_thread"):
+    if not isinstance(manager, AsyncPubSubManager) or manager.write_only:
         return
     manager.connected = False
-    manager.thread = sio.start_background_task(manager._thread)
+    manager.initialize()  # starts the listener task on the running loop
 
 
 def _redis_manager(url):
@@ -194,3 +196,9 @@ def runner_ping_soon(*, runner_id, delay: float = RUNNER_REPING_DELAY) -> None:
     timer = threading.Timer(delay, runners_ping, kwargs={"room": runner_room(runner_id)})
     timer.daemon = True
     timer.start()
+
+
+def runners_ping_on_commit() -> None:
+    """Ping the runners once the current transaction commits (at once outside one): a job
+    offered before its commit would be invisible to the runner asking for it."""
+    transaction.on_commit(runners_ping)

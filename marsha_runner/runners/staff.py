@@ -28,8 +28,8 @@ from django_peertube_runner_connector.storage import video_storage
 from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
 from .observe import runner_job_finished_observe
 from .selectors import runner_job_video_uuid
-from .services import registration_token_generate, runners_ping
-from .socket import runners_connected_count
+from .socket import runners_connected_count, runners_ping
+from .tokens import registration_token_generate
 from .transcription import CANCELLED, transcription_tell_on_commit
 from .watchdog import FINISHED_STATES, runner_jobs_prune_batch
 

@@ -34,11 +34,12 @@ from django_peertube_runner_connector.utils.job_handlers.transcription_job_handl
 from marsha_runner.storage import storage_replace
 from marsha_runner.storage.outages import Unreachable, outage_describe, storage_outage
 
-from .handlers import HLSTranscodingJobHandler, _ping_on_commit
+from .handlers import HLSTranscodingJobHandler
 from .observe import runner_job_finished_observe
 from .playlists import master_playlist_write, subtitle_vtt_key
 from .priority import JobPriority
 from .selectors import ACTIVE_STATES, runner_job_video_uuid, runner_jobs_of_video
+from .socket import runners_ping_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
         if runner_job.failures < settings.TRANSCODING_RUNNER_MAX_FAILURE and not from_parent:
             runner_job.reset_to_pending()
             runner_job.save()
-            _ping_on_commit()
+            runners_ping_on_commit()
             return
         runner_job.error = message
         runner_job.set_to_error_or_cancel(RunnerJobState.ERRORED)
@@ -217,7 +218,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
             return
         runner_job.reset_to_pending()
         runner_job.save()
-        _ping_on_commit()
+        runners_ping_on_commit()
 
 
 class TranscriptionBusy(Exception):

@@ -13,9 +13,11 @@ from django.db import transaction
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
 from .deferred import completions_deferred
-from .handlers import FAILED_STATES, runner_job_handler
+from .handlers import FAILED_STATES
+from .job_handlers import runner_job_handler
 from .protocol import runner_job_failure_record
 from .selectors import ACTIVE_STATES, transcoded_video_directories
+from .socket import runners_ping_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +124,6 @@ def runner_jobs_orphaned(*, limit: int) -> list[JobRef]:
 
 def runner_job_requeue_orphan(*, job_uuid: str) -> bool:
     """Back to pending without a failure (the job did not fail: its runner left); ping."""
-    from .handlers import _ping_on_commit
-
     with transaction.atomic():
         job = (
             RunnerJob.objects.select_for_update()
@@ -134,7 +134,7 @@ def runner_job_requeue_orphan(*, job_uuid: str) -> bool:
             return False
         job.reset_to_pending()
         job.save()
-        _ping_on_commit()
+        runners_ping_on_commit()
     logger.warning("Runner job %s lost its runner: requeued.", job_uuid)
     return True
 

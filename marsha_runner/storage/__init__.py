@@ -5,9 +5,12 @@ import os
 import tempfile
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 from django.utils.module_loading import import_string
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name, safe_join
 
 from .base import UploadBackend, UploadRefused
 
@@ -44,15 +47,16 @@ def legacy_storage():
 
 
 def _is_s3(storage) -> bool:
-    from storages.backends.s3 import S3Storage
-
     return isinstance(storage, S3Storage)
 
 
 def _s3_params(storage, key: str) -> dict:
-    from storages.utils import clean_name
-
-    return {"Bucket": storage.bucket_name, "Key": storage._normalize_name(clean_name(key))}
+    """The object's bucket and key, as the storage itself names it (under its ``location``)."""
+    try:
+        name = safe_join(storage.location, clean_name(key))
+    except ValueError as err:
+        raise SuspiciousOperation(f"Attempted access to {key!r} denied.") from err
+    return {"Bucket": storage.bucket_name, "Key": name}
 
 
 def storage_public_url(storage, key: str) -> str:
@@ -156,8 +160,6 @@ def storage_listdir(storage, prefix: str) -> tuple[list[str], list[str]]:
 def storage_dir_prune(storage, prefix: str) -> None:
     """Remove ``prefix`` and its parents while empty, on a filesystem storage (S3 has no
     directories); so a cleaned folder is not listed again on the next run."""
-    import os
-
     try:
         path = storage.path(prefix)
     except NotImplementedError:

@@ -19,10 +19,15 @@ from marsha_runner.migration.staff import MigrationRefused, video_migration_enqu
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
 from marsha_runner.runners.selectors import runner_jobs_of_destination
 
-from . import services
 from .constants import StorageLocation, storage_location_label
 from .models import Video
 from .resources import VideoResource
+from .staff_transcoding import (
+    video_retranscode,
+    video_switch_to_peertube,
+    video_transcode_missing,
+)
+from .transitions import VideoRefused
 
 
 def _job_resolution(job) -> str:
@@ -254,26 +259,26 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
     @staff_action(
         permission="retranscode_video",
         description="Re-trigger transcoding",
-        refusals=(services.VideoRefused,),
+        refusals=(VideoRefused,),
     )
     def retranscode(self, request, video, *, dry_run):
-        return services.video_retranscode(video_id=video.id, dry_run=dry_run)
+        return video_retranscode(video_id=video.id, dry_run=dry_run)
 
     @staff_action(
         permission="transcode_missing_video",
         description="Transcode missing renditions",
-        refusals=(services.VideoRefused,),
+        refusals=(VideoRefused,),
     )
     def transcode_missing(self, request, video, *, dry_run):
-        return services.video_transcode_missing(video_id=video.id, dry_run=dry_run)
+        return video_transcode_missing(video_id=video.id, dry_run=dry_run)
 
     @staff_action(
         permission="switch_pipeline_video",
         description="Switch to the PEERTUBE pipeline",
-        refusals=(services.VideoRefused,),
+        refusals=(VideoRefused,),
     )
     def switch_to_peertube(self, request, video, *, dry_run):
-        return services.video_switch_to_peertube(video_id=video.id, dry_run=dry_run)
+        return video_switch_to_peertube(video_id=video.id, dry_run=dry_run)
 
     @staff_action(
         permission="migrate_video",

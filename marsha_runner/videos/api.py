@@ -17,9 +17,12 @@ from rest_framework.views import APIView
 
 from marsha_runner.errors import RequestTooLarge, error_responses
 
-from . import selectors, services
+from . import hls, selectors
 from .constants import UploadState
+from .media_urls import video_urls_for_client
 from .models import Video
+from .transitions import VideoRefused
+from .upload import video_create, video_initiate_upload, video_upload_ended
 
 
 class CanChangeVideos(BasePermission):
@@ -64,7 +67,7 @@ class VideoOutputSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["urls"] = services.video_urls_for_client(video=instance)
+        data["urls"] = video_urls_for_client(video=instance)
         return data
 
 
@@ -107,7 +110,7 @@ class VideoApiBase(APIView):
         video = self.get_video(video_id)
         try:
             return service(video_id=video.id, **serializer.validated_data)
-        except services.VideoRefused as err:
+        except VideoRefused as err:
             raise ValidationError({err.field: str(err)}) from err
 
 
@@ -168,7 +171,7 @@ class VideoListCreateApi(VideoApiBase):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        video = services.video_create(**serializer.validated_data)
+        video = video_create(**serializer.validated_data)
         return Response(VideoOutputSerializer(video).data, status=status.HTTP_201_CREATED)
 
 
@@ -190,9 +193,7 @@ class VideoInitiateUploadApi(VideoApiBase):
         responses={200: UploadOutputSerializer, **error_responses(400, 401, 403, 404, 405, 413)},
     )
     def post(self, request, video_id):
-        answer = self.call_service(
-            services.video_initiate_upload, request=request, video_id=video_id
-        )
+        answer = self.call_service(video_initiate_upload, request=request, video_id=video_id)
         return Response({**answer, "url": request.build_absolute_uri(answer["url"])})
 
 
@@ -206,7 +207,7 @@ class VideoUploadEndedApi(VideoApiBase):
         responses={200: VideoOutputSerializer, **error_responses(400, 401, 403, 404, 405, 413)},
     )
     def post(self, request, video_id):
-        video = self.call_service(services.video_upload_ended, request=request, video_id=video_id)
+        video = self.call_service(video_upload_ended, request=request, video_id=video_id)
         # Eager mode has already run the launch on commit: answer the state it left.
         video.refresh_from_db()
         return Response(VideoOutputSerializer(video).data)
@@ -220,8 +221,8 @@ def video_hls_playlist(request, video_id, token, path):
     entries expire, so nothing may cache the answer; any origin may read it (hls.js).
     """
     try:
-        playlist = services.video_hls_playlist(video_id=video_id, token=token, path=path)
-    except services.HlsNotFound as err:
+        playlist = hls.video_hls_playlist(video_id=video_id, token=token, path=path)
+    except hls.HlsNotFound as err:
         raise Http404(str(err)) from err
     response = HttpResponse(playlist, content_type="application/vnd.apple.mpegurl")
     response["Cache-Control"] = "no-store"

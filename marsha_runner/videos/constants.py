@@ -1,5 +1,7 @@
 """Every state, pipeline and storage location of a video, in one place."""
 
+import re
+
 from django.db import models
 
 
@@ -35,6 +37,8 @@ def storage_location_label(value: str | None) -> str:
 SOURCE_KEY = "tmp/{video_id}/video/{stamp}"
 OUTPUT_PREFIX = "vod/{video_id}/video/{stamp}"
 MASTER_PLAYLIST = "master.m3u8"
+# "vod/<video id>/video/<stamp>": the only destinations we ever hand to the runners app.
+DESTINATION_RE = re.compile(r"^vod/(?P<video_id>[0-9a-f-]{36})/video/(?P<stamp>\d+)$")
 THUMBNAIL = "thumbnail.jpg"
 
 # Legacy AWS MediaConvert outputs, in the AWS bucket (DESIGN §4), and their home after the

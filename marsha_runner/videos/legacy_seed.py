@@ -17,8 +17,8 @@ from django.db import transaction
 from marsha_runner.storage import legacy_storage, storage_replace
 
 from .constants import StorageLocation, TranscodePipeline, UploadState
+from .media_urls import video_refresh_urls
 from .models import Video
-from .services import video_refresh_urls
 
 SEED_NAMESPACE = uuid.UUID("8e1f3a52-6c1d-4a0c-9a51-2f0c2b7d4e10")
 SEED_STAMP = 1_600_000_000  # 2020: AWS times

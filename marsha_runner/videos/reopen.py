@@ -10,9 +10,8 @@ from django.db import transaction
 
 from marsha_runner.websocket.notify import video_state_changed
 
-from .constants import UploadState
+from .constants import DESTINATION_RE, UploadState
 from .models import Video
-from .services import DESTINATION_RE
 
 logger = logging.getLogger(__name__)
 

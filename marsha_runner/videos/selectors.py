@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from .constants import OUTPUT_PREFIX, UploadState
+from .constants import DESTINATION_RE, OUTPUT_PREFIX, UploadState
 from .models import Video
 
 
@@ -22,8 +22,6 @@ def video_get(*, video_id) -> Video:
 
 def video_id_of_destination(destination: str | None) -> str | None:
     """Our video's id from a transcoding destination ``vod/<id>/video/<stamp>``."""
-    from .services import DESTINATION_RE
-
     match = DESTINATION_RE.match(destination or "")
     return match["video_id"] if match else None
 

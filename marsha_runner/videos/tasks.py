@@ -6,10 +6,10 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from marsha_runner.runners.services import SourceUnreadable
+from marsha_runner.runners.transcoding import SourceUnreadable
 from marsha_runner.storage.outages import is_outage, outage_describe
 
-from . import services
+from . import launch
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def video_launch_transcoding(
     countdowns = _countdowns()
     attempt = self.request.retries - outage_retries
     try:
-        services.video_launch_transcoding(
+        launch.video_launch_transcoding(
             video_id=video_id, stamp=int(stamp), final_attempt=attempt >= len(countdowns)
         )
     except SourceUnreadable as err:

@@ -18,7 +18,7 @@ from django_peertube_runner_connector.models import RunnerJobState
 
 from marsha_runner.devrunner.client import HLS_JOB, RunnerClient
 from marsha_runner.runners.models import Runner, RunnerJob
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 from marsha_runner.videos.models import Video
 from tests.factories import VideoFactory
 from tests.runners.factories import job_tree

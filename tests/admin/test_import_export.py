@@ -12,7 +12,7 @@ from django.urls import reverse
 from django_peertube_runner_connector.models import RunnerJobState
 
 from marsha_runner.runners.models import Runner, RunnerJob
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 from marsha_runner.videos.constants import TranscodePipeline, UploadState
 from marsha_runner.videos.models import Video
 from tests.factories import VideoFactory

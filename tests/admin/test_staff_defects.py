@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_peertube_runner_connector.models import RunnerJobState
 
 from marsha_runner.runners.models import Runner, RunnerJob, RunnerRegistrationToken
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
 from marsha_runner.videos.models import Video
 from tests.factories import VideoFactory
@@ -179,7 +179,7 @@ def test_defect_3_a_stale_row_says_changed_since_the_export(admin_client, export
 def test_defect_4_failed_retrigger_leaves_a_ready_video_ready(
     client, videos_root, django_capture_on_commit_callbacks
 ):
-    from marsha_runner.videos.services import video_error
+    from marsha_runner.videos.transitions import video_error
 
     video = VideoFactory(
         title="Healthy", upload_state=UploadState.READY, processing_stamp=OLD,
@@ -264,11 +264,11 @@ def test_defect_6_permissions_that_do_nothing_are_not_offered(admin_client):
 
 
 def test_defect_7_ping_is_a_button_that_counts(client, monkeypatch):
-    from marsha_runner.runners import socket, staff
+    from marsha_runner.runners import staff
 
     pings = []  # the socket.io emission itself: tests/runners/test_redis_ping.py
     monkeypatch.setattr(staff, "runners_connected_count", lambda: 3)
-    monkeypatch.setattr(socket, "runners_ping", lambda: pings.append(1))
+    monkeypatch.setattr(staff, "runners_ping", lambda: pings.append(1))
     client.force_login(staff_user("ping_runners"))
     page = client.get(changelist(RunnerJob)).content.decode()
     assert 'id="ping-runners"' in page

@@ -10,7 +10,7 @@ from django.core.files.storage import storages
 from django_peertube_runner_connector.models import RunnerJob
 
 from marsha_runner.devrunner.client import HLS_JOB, RunnerClient
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 from marsha_runner.storage import storage_public_url
 from marsha_runner.videos.constants import TranscodePipeline, UploadState
 from marsha_runner.videos.models import Video

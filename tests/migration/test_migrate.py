@@ -18,8 +18,8 @@ from marsha_runner.migration.models import MigrationLock, MigrationObject
 from marsha_runner.migration.stores import S3Store
 from marsha_runner.migration.tasks import migrate_videos_to_scaleway
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
+from marsha_runner.videos.media_urls import video_refresh_urls
 from marsha_runner.videos.models import Video
-from marsha_runner.videos.services import video_refresh_urls
 
 from .conftest import WeedServer, manage
 

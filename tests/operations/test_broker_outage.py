@@ -20,7 +20,7 @@ from django.core.management import call_command
 
 from marsha_runner.celery import app as celery_app
 from marsha_runner.devrunner.client import RunnerClient
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 from marsha_runner.videos.constants import UploadState
 from marsha_runner.videos.models import Video
 from tests.conftest import free_port, port_open, require
@@ -144,7 +144,7 @@ def test_upload_ended_during_an_outage_is_launched_by_the_watchdog_once_redis_is
 
     redis_server.stop()
     assert not port_open("127.0.0.1", redis_server.port)
-    caplog.set_level(logging.ERROR, logger="marsha_runner.videos.services")
+    caplog.set_level(logging.ERROR, logger="marsha_runner.videos")
     started = time.monotonic()
     ended = session.post(
         f"{live_server_url}/api/videos/{video_id}/upload-ended/", json={"file_key": key}

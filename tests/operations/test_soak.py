@@ -26,9 +26,10 @@ from django.db import connection
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, VideoFile
 
 from marsha_runner.operations.services import runners_watchdog
-from marsha_runner.runners.services import runner_seed
-from marsha_runner.videos import services as videos
+from marsha_runner.runners.tokens import runner_seed
+from marsha_runner.videos import transitions
 from marsha_runner.videos.constants import UploadState
+from marsha_runner.videos.launch import video_launch_transcoding
 from marsha_runner.videos.models import Video
 from tests.runners.media import make_clip
 
@@ -88,7 +89,7 @@ class RunnerProcess:
 
 def launch(video_id, stamp):
     try:
-        videos.video_launch_transcoding(video_id=video_id, stamp=stamp)
+        video_launch_transcoding(video_id=video_id, stamp=stamp)
     finally:
         connection.close()
 
@@ -97,13 +98,13 @@ def test_soak_runners_killed_mid_job_the_watchdog_recovers_everything(
     videos_root, live_server_url, tmp_path, monkeypatch
 ):
     notified = []  # (video id, state) of every completion side effect pushed to clients
-    real_notify = videos.video_state_changed
+    real_notify = transitions.video_state_changed
 
     def spy(*, video_id, state, payload):
         notified.append((str(video_id), state))
         return real_notify(video_id=video_id, state=state, payload=payload)
 
-    monkeypatch.setattr(videos, "video_state_changed", spy)
+    monkeypatch.setattr(transitions, "video_state_changed", spy)
 
     clip = make_clip(tmp_path / "clip.mp4", width=160, height=90, fps=25, seconds=1)
     setup_started = time.monotonic()

@@ -22,9 +22,9 @@ from rest_framework.test import APIClient
 
 from marsha_runner.devrunner.client import HLS_JOB, TRANSCRIPTION_JOB, RunnerClient
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 from marsha_runner.storage import storage_public_url
-from marsha_runner.videos import services as videos
+from marsha_runner.videos import launch, media_urls
 from marsha_runner.videos.constants import SubtitleState, UploadState
 from marsha_runner.videos.models import SubtitleTrack, Video
 from tests.factories import VideoFactory
@@ -58,7 +58,7 @@ def ready_video(videos_root, live_server_url, runner_token, tmp_path):
     source.parent.mkdir(parents=True)
     make_spoken_clip(source)
     video.spoken_seconds = media_seconds(source)
-    videos.video_launch_transcoding(video_id=video.id, stamp=STAMP)
+    launch.video_launch_transcoding(video_id=video.id, stamp=STAMP)
     client(live_server_url, runner_token, tmp_path, "hls", job_types=[HLS_JOB]).run_until_idle(
         timeout=120, idle=1
     )
@@ -120,7 +120,7 @@ def test_success_stores_one_track_shown_in_the_api(
     assert detail["urls"]["subtitles"] == {"en": url}
 
     # A later URL refresh (backfill) keeps the track; a second request is refused.
-    videos.video_refresh_urls(video=ready_video)
+    media_urls.video_refresh_urls(video=ready_video)
     assert ready_video.urls["subtitles"] == {"en": url}
     with pytest.raises(TranscriptionRefused, match="already has a transcript"):
         video_transcribe(video=ready_video)

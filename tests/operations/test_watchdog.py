@@ -72,7 +72,7 @@ def test_a_stalled_job_goes_back_to_pending_with_one_more_failure(
     settings, django_capture_on_commit_callbacks, monkeypatch
 ):
     pings = []
-    monkeypatch.setattr("marsha_runner.runners.handlers.runners_ping", lambda: pings.append(1))
+    monkeypatch.setattr("marsha_runner.runners.socket.runners_ping", lambda: pings.append(1))
     settings.RUNNERS_STALLED_JOB_TIMEOUT = 600
     video, _, parent, children = processing_video_with_tree()
     accept(parent, minutes_ago=20)
@@ -248,7 +248,7 @@ def test_a_lost_launch_is_enqueued_again_then_given_up_after_the_max_attempts(
 ):
     enqueued = []
     monkeypatch.setattr(
-        "marsha_runner.videos.services.video_launch_enqueue",
+        "marsha_runner.videos.launch.video_launch_enqueue",
         lambda **kw: enqueued.append(kw) or True,
     )  # the real enqueue is covered by the broker tests; here: what the watchdog decides
     settings.VIDEO_LAUNCH_RECOVERY_MAX_ATTEMPTS = 2

@@ -22,7 +22,7 @@ TOLD: list = []  # every outcome the host was told, in order (the counting callb
 
 def told(*, outcome):
     """``RUNNERS_TRANSCODING_ENDED_CALLBACK`` of the fault tests: count, then the real one."""
-    from marsha_runner.videos.services import video_transcoding_ended
+    from marsha_runner.videos.completion import video_transcoding_ended
 
     TOLD.append(outcome)
     video_transcoding_ended(outcome=outcome)

@@ -11,7 +11,7 @@ from django_peertube_runner_connector.models import (
 from django_peertube_runner_connector.storage import video_storage
 
 from marsha_runner.runners.handlers import HLSTranscodingJobHandler
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 
 REGISTRATION_TOKEN = "ptrrt-tests"
 

@@ -12,7 +12,7 @@ from django_peertube_runner_connector.models import (
     VideoJobInfo,
 )
 
-from marsha_runner.runners import probe, services
+from marsha_runner.runners import probe, socket, sources, transcoding
 from tests.runners.media import OUTCOMES, hls_rendition, store_clip
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.django_db]
@@ -34,13 +34,11 @@ def _ladder(video_uuid):
 def test_720p_30fps_every_rendition_keeps_30fps(
     videos_root, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from marsha_runner.runners import handlers
-
     pings = []
-    monkeypatch.setattr(handlers, "runners_ping", lambda: pings.append(1))
+    monkeypatch.setattr(socket, "runners_ping", lambda: pings.append(1))
     key = store_clip(videos_root, "tmp/v1/video/100", width=1280, height=720, fps=30)
     with django_capture_on_commit_callbacks() as callbacks:
-        video_uuid = services.transcoding_start(
+        video_uuid = transcoding.transcoding_start(
             source_key=key, destination="vod/v1/video/100", base_name="100"
         )
         assert pings == []  # never before the commit: the runner would find nothing
@@ -64,7 +62,7 @@ def test_720p_30fps_every_rendition_keeps_30fps(
 
 def test_1080p_50fps_keeps_50_where_the_rules_allow(videos_root):
     key = store_clip(videos_root, "tmp/v2/video/1", width=1920, height=1080, fps=50, seconds=1)
-    video_uuid = services.transcoding_start(
+    video_uuid = transcoding.transcoding_start(
         source_key=key, destination="vod/v2/video/1", base_name="1"
     )
     got = [(r, fps) for r, fps, _, _ in _ladder(video_uuid)]
@@ -75,7 +73,7 @@ def test_1080p_50fps_keeps_50_where_the_rules_allow(videos_root):
 def test_input_above_the_top_resolution_goes_down_to_it(videos_root, settings):
     settings.TRANSCODING_RESOLUTIONS_1080P = False
     key = store_clip(videos_root, "tmp/v3/video/1", width=1920, height=1080, fps=30, seconds=1)
-    video_uuid = services.transcoding_start(
+    video_uuid = transcoding.transcoding_start(
         source_key=key, destination="vod/v3/video/1", base_name="1"
     )
     assert [r for r, *_ in _ladder(video_uuid)] == [240, 360, 480, 720]
@@ -83,7 +81,7 @@ def test_input_above_the_top_resolution_goes_down_to_it(videos_root, settings):
 
 def test_input_under_the_lowest_resolution_gives_one_rendition(videos_root):
     key = store_clip(videos_root, "tmp/v4/video/1", width=178, height=100, fps=30, seconds=1)
-    video_uuid = services.transcoding_start(
+    video_uuid = transcoding.transcoding_start(
         source_key=key, destination="vod/v4/video/1", base_name="1"
     )
     assert _ladder(video_uuid) == [(100, 30, RunnerJobState.PENDING, False)]
@@ -107,8 +105,8 @@ def test_audio_only_is_refused(videos_root, tmp_path):
         ],
         check=True,
     )
-    with pytest.raises(services.SourceRefused, match="no video stream"):
-        services.transcoding_start(
+    with pytest.raises(transcoding.SourceRefused, match="no video stream"):
+        transcoding.transcoding_start(
             source_key="tmp/v5/video/1", destination="vod/v5/video/1", base_name="1"
         )
     assert not Video.objects.exists()
@@ -118,12 +116,12 @@ def test_text_file_is_unreadable(videos_root):
     target = videos_root / "tmp/v6/video/1"
     target.parent.mkdir(parents=True)
     target.write_text("not a video")
-    with pytest.raises(services.SourceUnreadable):
-        services.transcoding_start(
+    with pytest.raises(transcoding.SourceUnreadable):
+        transcoding.transcoding_start(
             source_key="tmp/v6/video/1", destination="vod/v6/video/1", base_name="1"
         )
-    with pytest.raises(services.SourceUnreadable):
-        services.transcoding_probe(source_key="tmp/v6/video/missing")
+    with pytest.raises(transcoding.SourceUnreadable):
+        transcoding.transcoding_probe(source_key="tmp/v6/video/missing")
     assert not Video.objects.exists()
 
 
@@ -143,7 +141,7 @@ def test_failure_midway_leaves_no_rows(videos_root, monkeypatch):
     monkeypatch.setattr(handlers.HLSTranscodingJobHandler, "create_runner_job", failing)
     key = store_clip(videos_root, "tmp/v7/video/1", fps=30, seconds=1)
     with pytest.raises(RuntimeError, match="went away"):
-        services.transcoding_start(source_key=key, destination="vod/v7/video/1", base_name="1")
+        transcoding.transcoding_start(source_key=key, destination="vod/v7/video/1", base_name="1")
     assert len(calls) == 3
     assert not Video.objects.exists()
     assert not VideoFile.objects.exists()
@@ -156,7 +154,7 @@ def test_failure_midway_leaves_no_rows(videos_root, monkeypatch):
 def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, settings):
     """Job tree → runner client over uvicorn + socket.io → stored renditions, one outcome."""
     from marsha_runner.devrunner.client import RunnerClient
-    from marsha_runner.runners.services import runner_seed
+    from marsha_runner.runners.tokens import runner_seed
 
     settings.RUNNERS_TRANSCODING_ENDED_CALLBACK = "tests.runners.media.record_outcome"
     settings.TRANSCODING_RESOLUTIONS_480P = False
@@ -165,7 +163,7 @@ def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, 
     key = store_clip(videos_root, "tmp/v8/video/7", width=1280, height=720, fps=30, seconds=2)
     client = RunnerClient(live_server_url, "ptrt-e2e")
     client.connect()
-    services.transcoding_start(source_key=key, destination="vod/v8/video/7", base_name="7")
+    transcoding.transcoding_start(source_key=key, destination="vod/v8/video/7", base_name="7")
     assert client.wait_ping(10), "no available-jobs ping after commit"
     assert client.run_until_idle(timeout=120) == 3
     assert client.ffmpeg_seconds > 0
@@ -206,7 +204,7 @@ def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, 
     assert outcome.playlist_keys[240] == "vod/v8/video/7/7-240.m3u8"
     assert outcome.master_playlist_key == "vod/v8/video/7/master.m3u8"
     assert outcome.thumbnail_key == "vod/v8/video/7/thumbnail.jpg"
-    services.transcoding_release_source(destination="vod/v8/video/7")
+    sources.transcoding_release_source(destination="vod/v8/video/7")
     assert not (videos_root / key).exists()
 
 

@@ -25,7 +25,7 @@ def redis_url(settings):
 def test_ping_is_published_on_redis_without_leaking_connections(redis_url):
     import redis
 
-    from marsha_runner.runners.services import runners_ping
+    from marsha_runner.runners.socket import runners_ping
 
     observer = redis.Redis.from_url(redis_url)
     pubsub = observer.pubsub(ignore_subscribe_messages=True)
@@ -62,7 +62,7 @@ def _relaying(clients, *, within: float = 30) -> None:
 
     Pub/sub keeps order and drops what was published before a subscription, so once every
     client got the last ping published, none of these pings is still on its way."""
-    from marsha_runner.runners.services import runners_ping
+    from marsha_runner.runners.socket import runners_ping
 
     deadline = time.monotonic() + within
     waiting = list(clients)

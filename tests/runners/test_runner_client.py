@@ -10,8 +10,8 @@ import requests
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
 from marsha_runner.devrunner.client import RunnerClient
-from marsha_runner.runners import services
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners import transcoding
+from marsha_runner.runners.tokens import runner_seed
 from tests.runners.factories import job_tree
 from tests.runners.media import store_clip
 
@@ -41,7 +41,7 @@ def test_two_jobs_in_flight_at_once(videos_root, live_server_url, settings):
     client = RunnerClient(live_server_url, "ptrt-conc", session=session)
     assert client.concurrency == 2
     client.connect()
-    services.transcoding_start(source_key=key, destination="vod/c1/video/1", base_name="1")
+    transcoding.transcoding_start(source_key=key, destination="vod/c1/video/1", base_name="1")
     assert client.wait_ping(10)
 
     assert client.run_until_idle(timeout=180, idle=2) == 3

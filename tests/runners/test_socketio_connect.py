@@ -5,7 +5,7 @@ import logging
 import pytest
 import socketio
 
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 
 pytestmark = pytest.mark.e2e
 # The server answered the /runners connect with a refusal (not a transport failure).
@@ -66,7 +66,7 @@ def test_unknown_token_is_refused_and_not_logged(live_server_url, seeded, caplog
 
 
 def test_rotated_runner_token_connects_and_the_old_one_is_refused(live_server_url, seeded):
-    from marsha_runner.runners.services import runner_seed_rotate
+    from marsha_runner.runners.tokens import runner_seed_rotate
 
     rotated = runner_seed_rotate(runner_name=seeded.runner_name)
     with pytest.raises(socketio.exceptions.ConnectionError, match=REFUSED):

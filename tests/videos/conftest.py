@@ -5,7 +5,7 @@ import requests
 from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
-from marsha_runner.runners.services import runner_seed
+from marsha_runner.runners.tokens import runner_seed
 
 
 @pytest.fixture

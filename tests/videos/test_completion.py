@@ -9,9 +9,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from storages.backends.s3 import S3Storage
 
-from marsha_runner.runners.services import TranscodingOutcome
-from marsha_runner.videos import services
+from marsha_runner.runners.outcome import TranscodingOutcome
+from marsha_runner.videos import completion, media_urls
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
+from marsha_runner.videos.models import Video
 from marsha_runner.websocket.notify import video_group_name
 from tests.factories import VideoFactory
 
@@ -56,13 +57,13 @@ def test_success_makes_the_video_ready_with_storage_urls(django_capture_on_commi
     video = processing_video()
     store_outputs(video)
     with django_capture_on_commit_callbacks(execute=True):
-        services.video_transcoding_ended(outcome=outcome_for(video))
+        completion.video_transcoding_ended(outcome=outcome_for(video))
 
     video.refresh_from_db()
     assert video.upload_state == UploadState.READY
     assert video.upload_error_reason == ""
     assert video.active_stamp == STAMP
-    assert video.uploaded_on == services.Video.stamp_to_datetime(STAMP)
+    assert video.uploaded_on == Video.stamp_to_datetime(STAMP)
     assert video.resolutions == [240, 360, 480, 720]
     assert video.transcode_pipeline == TranscodePipeline.PEERTUBE
     assert video.storage_location is None  # memory storage: not a bucket
@@ -79,9 +80,9 @@ def test_success_makes_the_video_ready_with_storage_urls(django_capture_on_commi
 def test_later_calls_change_nothing(django_capture_on_commit_callbacks, caplog):
     video = processing_video()
     store_outputs(video)
-    caplog.set_level(logging.INFO, logger="marsha_runner.videos.services")
+    caplog.set_level(logging.INFO, logger="marsha_runner.videos")
     with django_capture_on_commit_callbacks(execute=True):
-        services.video_transcoding_ended(outcome=outcome_for(video))
+        completion.video_transcoding_ended(outcome=outcome_for(video))
     video.refresh_from_db()
     first = (video.updated_on, video.urls, video.resolutions)
 
@@ -92,7 +93,7 @@ def test_later_calls_change_nothing(django_capture_on_commit_callbacks, caplog):
         outcome_for(video, succeeded=False, error="late failure"),
     ):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            services.video_transcoding_ended(outcome=outcome)
+            completion.video_transcoding_ended(outcome=outcome)
         assert callbacks == []  # no release, no notification
     video.refresh_from_db()
     assert (video.updated_on, video.urls, video.resolutions) == first
@@ -104,7 +105,7 @@ def test_later_calls_change_nothing(django_capture_on_commit_callbacks, caplog):
 def test_an_other_stamp_is_ignored():
     video = processing_video(stamp=STAMP + 10)
     store_outputs(video)
-    services.video_transcoding_ended(outcome=outcome_for(video, stamp=STAMP))
+    completion.video_transcoding_ended(outcome=outcome_for(video, stamp=STAMP))
     video.refresh_from_db()
     assert video.upload_state == UploadState.PROCESSING
     assert video.uploaded_on is None
@@ -114,7 +115,7 @@ def test_a_ready_video_keeps_its_version_until_the_new_one_completes():
     video = processing_video(stamp=STAMP + 60)
     video.upload_state = UploadState.READY
     video.save()
-    services.video_transcoding_ended(outcome=outcome_for(video, stamp=STAMP + 60))
+    completion.video_transcoding_ended(outcome=outcome_for(video, stamp=STAMP + 60))
     video.refresh_from_db()
     assert video.upload_state == UploadState.READY
     assert video.uploaded_on is None  # not touched: the video was not processing
@@ -123,7 +124,7 @@ def test_a_ready_video_keeps_its_version_until_the_new_one_completes():
 def test_failure_sets_error_with_the_reason(django_capture_on_commit_callbacks):
     video = processing_video()
     with django_capture_on_commit_callbacks(execute=True):
-        services.video_transcoding_ended(
+        completion.video_transcoding_ended(
             outcome=outcome_for(video, succeeded=False, error="Transcoding errored: boom")
         )
     video.refresh_from_db()
@@ -135,7 +136,7 @@ def test_failure_sets_error_with_the_reason(django_capture_on_commit_callbacks):
 def test_success_with_a_rendition_missing_from_storage_is_an_error():
     video = processing_video()
     store_outputs(video, resolutions=[240, 360, 480])  # 720 never stored
-    services.video_transcoding_ended(outcome=outcome_for(video))
+    completion.video_transcoding_ended(outcome=outcome_for(video))
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
     assert f"{STAMP}-720" in video.upload_error_reason
@@ -144,7 +145,7 @@ def test_success_with_a_rendition_missing_from_storage_is_an_error():
 
 def test_success_without_any_rendition_is_an_error():
     video = processing_video()
-    services.video_transcoding_ended(outcome=outcome_for(video, resolutions=[]))
+    completion.video_transcoding_ended(outcome=outcome_for(video, resolutions=[]))
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
 
@@ -166,7 +167,7 @@ def test_never_raises_on_a_strange_outcome(destination, base_name):
         playlist_keys={},
         thumbnail_key=None,
     )
-    services.video_transcoding_ended(outcome=outcome)  # must not raise
+    completion.video_transcoding_ended(outcome=outcome)  # must not raise
     video.refresh_from_db()
     assert video.upload_state == UploadState.PROCESSING
 
@@ -183,9 +184,9 @@ def test_unknown_video_is_ignored(django_capture_on_commit_callbacks, caplog):
     video.delete()
     caplog.set_level(logging.INFO)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.video_transcoding_ended(outcome=outcome)
+        completion.video_transcoding_ended(outcome=outcome)
     assert callbacks == []  # no source release, no websocket notification
-    assert not services.Video.objects.filter(id=video_id).exists()
+    assert not Video.objects.filter(id=video_id).exists()
     assert storages["videos"].exists(source)
     logged = [
         (r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("marsha_runner")
@@ -202,7 +203,7 @@ def test_the_state_change_is_pushed_to_the_video_group(django_capture_on_commit_
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(video_group_name(video.id), channel)
     with django_capture_on_commit_callbacks(execute=True):
-        services.video_transcoding_ended(outcome=outcome_for(video))
+        completion.video_transcoding_ended(outcome=outcome_for(video))
     message = async_to_sync(layer.receive)(channel)
     assert message["state"] == UploadState.READY
     assert message["video"] == str(video.id)
@@ -210,37 +211,40 @@ def test_the_state_change_is_pushed_to_the_video_group(django_capture_on_commit_
 
 def test_cache_buster_changes_with_the_rendition_list():
     # sha256 of the sorted list written "240,720", first 12 hex digits: any order, same value.
-    assert services.hls_cache_buster([240, 720]) == "d9e3efa0f10d"
-    assert services.hls_cache_buster([720, 240]) == "d9e3efa0f10d"
-    assert services.hls_cache_buster([240, 480, 720]) == "ceb2a1f94927"
+    assert media_urls.hls_cache_buster([240, 720]) == "d9e3efa0f10d"
+    assert media_urls.hls_cache_buster([720, 240]) == "d9e3efa0f10d"
+    assert media_urls.hls_cache_buster([240, 480, 720]) == "ceb2a1f94927"
 
 
 def test_a_presigned_url_is_left_unsigned_by_the_buster():
     signed = "https://s3.example/b/k?X-Amz-Algorithm=AWS4&X-Amz-Signature=abc"
-    assert services._with_cache_buster(signed, [240]) == signed
-    assert services._with_cache_buster("/v/master.m3u8", [240]) == "/v/master.m3u8?v=6af1f692e949"
+    assert media_urls.url_with_cache_buster(signed, [240]) == signed
     assert (
-        services._with_cache_buster("https://cdn.example/v/master.m3u8?a=1", [240])
+        media_urls.url_with_cache_buster("/v/master.m3u8", [240])
+        == "/v/master.m3u8?v=6af1f692e949"
+    )
+    assert (
+        media_urls.url_with_cache_buster("https://cdn.example/v/master.m3u8?a=1", [240])
         == "https://cdn.example/v/master.m3u8?a=1&v=6af1f692e949"
     )
 
 
 def test_storage_location_is_scaleway_for_s3_only():
     s3 = S3Storage(bucket_name="bucket", access_key="a", secret_key="b")  # no network used
-    assert services.storage_location_of(s3) == StorageLocation.SCALEWAY
-    assert services.storage_location_of(storages["videos"]) is None
+    assert completion.storage_location_of(s3) == StorageLocation.SCALEWAY
+    assert completion.storage_location_of(storages["videos"]) is None
 
 
 def test_refresh_urls_rebuilds_from_the_active_version():
     video = VideoFactory(
         upload_state=UploadState.READY,
-        uploaded_on=services.Video.stamp_to_datetime(STAMP),
+        uploaded_on=Video.stamp_to_datetime(STAMP),
         transcode_pipeline=TranscodePipeline.PEERTUBE,
         resolutions=[240, 480],
         urls={"stale": True},
     )
     store_outputs(video, resolutions=[240, 480], thumbnail=False)
-    services.video_refresh_urls(video=video)
+    media_urls.video_refresh_urls(video=video)
     video.refresh_from_db()
     assert set(video.urls) == {"manifests", "mp4", "thumbnails"}
     assert set(video.urls["mp4"]) == {"240", "480"}
@@ -256,14 +260,14 @@ def test_complete_applies_a_finished_job_tree_once():
     video = processing_video()
     store_outputs(video, resolutions=[720, 360])
     tree, parent, children = job_tree(directory=video.output_prefix(STAMP))
-    assert services.video_transcoding_complete(video=video) is False  # jobs still active
+    assert completion.video_transcoding_complete(video=video) is False  # jobs still active
     job_tree_finish(video=tree, jobs=[parent, *children])
 
-    assert services.video_transcoding_complete(video=video) is True
+    assert completion.video_transcoding_complete(video=video) is True
     video.refresh_from_db()
     assert video.upload_state == UploadState.READY
     assert video.resolutions == [360, 720]
-    assert services.video_transcoding_complete(video=video) is False  # already applied
+    assert completion.video_transcoding_complete(video=video) is False  # already applied
 
 
 def test_complete_applies_a_failed_job_tree():
@@ -276,7 +280,7 @@ def test_complete_applies_a_failed_job_tree():
     job_tree_finish(video=tree, jobs=[parent], state=RunnerJobState.ERRORED)
     job_tree_finish(video=tree, jobs=children, state=RunnerJobState.PARENT_ERRORED)
 
-    assert services.video_transcoding_complete(video=video) is True
+    assert completion.video_transcoding_complete(video=video) is True
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
     assert video.upload_error_reason.startswith("Transcoding errored")
@@ -284,6 +288,6 @@ def test_complete_applies_a_failed_job_tree():
 
 def test_complete_without_a_job_tree_changes_nothing():
     video = processing_video()
-    assert services.video_transcoding_complete(video=video) is False
+    assert completion.video_transcoding_complete(video=video) is False
     video.refresh_from_db()
     assert video.upload_state == UploadState.PROCESSING

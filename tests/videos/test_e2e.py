@@ -47,7 +47,7 @@ def ffprobe(url: str) -> dict:
 
 def run_upload_to_ready(base_url, session, tmp_path, runner_token, caplog):
     """The whole client flow; returns (video json, seconds to ready, runner ffmpeg seconds)."""
-    caplog.set_level(logging.INFO, logger="marsha_runner.videos.services")
+    caplog.set_level(logging.INFO, logger="marsha_runner.videos")
     api = f"{base_url}/api/videos"
     clip = make_clip(tmp_path / "clip.mp4", height=720, fps=30, seconds=3)
 

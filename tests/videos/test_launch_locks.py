@@ -6,10 +6,11 @@ import time
 import pytest
 from django.db import DatabaseError, connections, transaction
 
-from marsha_runner.runners import services as runner_services
+from marsha_runner.runners import transcoding as runner_transcoding
 from marsha_runner.runners.selectors import runner_jobs_of_video, transcoded_video_uuids_under
-from marsha_runner.runners.services import transcoding_outcome_get
-from marsha_runner.videos import services
+from marsha_runner.runners.transcoding import transcoding_outcome_get
+from marsha_runner.videos import launch as video_launch
+from marsha_runner.videos import upload
 from marsha_runner.videos.constants import UploadState
 from marsha_runner.videos.models import Video
 from tests.factories import VideoFactory
@@ -24,19 +25,19 @@ def test_a_second_request_is_not_blocked_while_a_launch_probes(videos_root, monk
     video = VideoFactory(upload_state=UploadState.PROCESSING, processing_stamp=STAMP)
     source_key = store_clip(videos_root, video.source_key(STAMP), width=426, height=240)
     probing, release = threading.Event(), threading.Event()
-    real_ffprobe = runner_services.ffprobe
+    real_ffprobe = runner_transcoding.ffprobe
 
     def slow_ffprobe(url, **kwargs):  # a slow source (S3 far away), on the real file
         probing.set()
         assert release.wait(60), "the test never released the probe"
         return real_ffprobe(url, **kwargs)
 
-    monkeypatch.setattr(runner_services, "ffprobe", slow_ffprobe)
+    monkeypatch.setattr(runner_transcoding, "ffprobe", slow_ffprobe)
     errors = []
 
     def launch():
         try:
-            services.video_launch_transcoding(video_id=video.id, stamp=STAMP)
+            video_launch.video_launch_transcoding(video_id=video.id, stamp=STAMP)
         except Exception as err:  # noqa: BLE001 - reported to the test below
             errors.append(err)
         finally:
@@ -52,7 +53,7 @@ def test_a_second_request_is_not_blocked_while_a_launch_probes(videos_root, monk
         with transaction.atomic():
             locked = Video.objects.select_for_update(nowait=True).get(id=video.id)
             assert locked.upload_state == UploadState.PROCESSING
-        again = services.video_upload_ended(video_id=video.id, file_key=source_key)
+        again = upload.video_upload_ended(video_id=video.id, file_key=source_key)
         assert again.upload_state == UploadState.PROCESSING  # idempotent, answered at once
         assert time.perf_counter() - started < 5
     except DatabaseError as err:
@@ -75,15 +76,15 @@ def test_a_launch_that_lost_the_race_discards_what_it_prepared(videos_root, monk
     meanwhile gets no job tree for the old stamp, and the old thumbnail is removed."""
     video = VideoFactory(upload_state=UploadState.PROCESSING, processing_stamp=STAMP)
     store_clip(videos_root, video.source_key(STAMP), width=426, height=240)
-    real_prepare = runner_services.transcoding_prepare
+    real_prepare = runner_transcoding.transcoding_prepare
 
     def prepare_then_reupload(**kwargs):
         prepared = real_prepare(**kwargs)
         Video.objects.filter(id=video.id).update(processing_stamp=STAMP + 60)  # a new upload
         return prepared
 
-    monkeypatch.setattr(services, "transcoding_prepare", prepare_then_reupload)
-    services.video_launch_transcoding(video_id=video.id, stamp=STAMP)
+    monkeypatch.setattr(video_launch, "transcoding_prepare", prepare_then_reupload)
+    video_launch.video_launch_transcoding(video_id=video.id, stamp=STAMP)
 
     video.refresh_from_db()
     assert video.launched_stamp is None

@@ -16,7 +16,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from marsha_runner.videos import services
+from marsha_runner.videos import backfill, media_urls
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
 from marsha_runner.videos.models import SubtitleTrack, Video
 from tests.conftest import public_read, reset_video_storage
@@ -183,14 +183,14 @@ def test_backfill_queries_are_bounded_per_batch(
     # One SELECT per batch of 1000, one for its subtitle tracks, one UPDATE (bulk_update: one
     # statement per batch), plus the savepoints bulk_update wraps it in: not one per video.
     with django_assert_max_num_queries(8):
-        summary = services.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
+        summary = backfill.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
     assert summary == {"videos": 1000, "changed": 1000, "dry_run": False}
     subtitled = Video.objects.get(pk=videos[2].pk)
     assert subtitled.urls["subtitles"] == {
         "en": f"/videos/vod/{subtitled.id}/video/{STAMP}/en.vtt"
     }
     with django_assert_max_num_queries(3):
-        again = services.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
+        again = backfill.videos_backfill_urls(videos=Video.objects.all(), batch_size=1000)
     assert again["changed"] == 0
 
 
@@ -207,7 +207,7 @@ def test_persisted_urls_outlive_the_presign_lifetime(s3_videos, settings):
     ]
     for key in keys:
         storage.save(key, ContentFile(key.encode()))
-    services.video_refresh_urls(video=video)
+    media_urls.video_refresh_urls(video=video)
     signed_for_internal_reads = storage.url(video.thumbnail_key(STAMP))
 
     time.sleep(2.5)  # past querystring_expire
@@ -230,7 +230,7 @@ def test_private_bucket_is_signed_at_read(s3_videos, settings, client, django_us
     video = ready_video(pipeline=TranscodePipeline.PEERTUBE, location=StorageLocation.SCALEWAY)
     key = video.rendition_video_key(STAMP, 240)
     storages["videos"].save(key, ContentFile(b"mp4 bytes"))
-    services.video_refresh_urls(video=video)
+    media_urls.video_refresh_urls(video=video)
     video.refresh_from_db()
     assert requests.get(video.urls["mp4"]["240"], timeout=10).status_code == 403  # private
 
@@ -249,7 +249,7 @@ def test_refresh_urls_refuses_a_video_without_active_version():
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError, match="Only a transcoded version has URLs to refresh"):
-        services.video_refresh_urls(video=Video.objects.create(title=str(uuid.uuid4())))
+        media_urls.video_refresh_urls(video=Video.objects.create(title=str(uuid.uuid4())))
 
 
 MASTER = """#EXTM3U
@@ -282,7 +282,7 @@ def private_hls_video(storage, other_id) -> Video:
     )
     storage.save(video.rendition_video_key(STAMP, 240), ContentFile(b"initmedia"))
     assert video.rendition_playlist_key(STAMP, 240).startswith(folder)
-    services.video_refresh_urls(video=video)
+    media_urls.video_refresh_urls(video=video)
     return video
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from marsha_runner.runners.services import runner_seed, runner_seed_rotate
+from marsha_runner.runners.tokens import runner_seed, runner_seed_rotate
 
 
 class Command(BaseCommand):

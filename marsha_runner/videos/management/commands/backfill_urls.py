@@ -7,9 +7,9 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
+from marsha_runner.videos.backfill import videos_backfill_urls
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
 from marsha_runner.videos.models import Video
-from marsha_runner.videos.services import videos_backfill_urls
 
 NONE = "none"  # --location none: the local filesystem (null in the database)
 

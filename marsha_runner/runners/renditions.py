@@ -1,0 +1,90 @@
+"""Missing renditions (the staff's "Transcode missing renditions", PeerTube #6546): the ladder
+a stored file gives, and jobs for only the renditions a served version lacks."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django_peertube_runner_connector.models import Video, VideoFile, VideoStreamingPlaylist
+from django_peertube_runner_connector.storage import video_storage
+from django_peertube_runner_connector.utils.ffprobe import (
+    build_file_metadata,
+    get_video_stream_fps,
+)
+from django_peertube_runner_connector.utils.video_state import build_next_video_state
+
+from .handlers import HLSTranscodingJobHandler
+from .probe import probe_duration, probe_stored, probe_video_stream
+from .transcoding import SourceRefused, transcoding_ladder, transcoding_probe
+
+logger = logging.getLogger(__name__)
+
+
+def transcoding_ladder_of(*, key: str) -> list[tuple[int, int]]:
+    """The (resolution, fps) ladder a stored video file gives, top first. SourceUnreadable /
+    SourceRefused as for a launch."""
+    probe = transcoding_probe(source_key=key)
+    stream = probe_video_stream(probe)
+    if stream is None:
+        raise SourceRefused("no video stream found")
+    input_resolution = min(int(stream.get("width") or 0), int(stream.get("height") or 0))
+    if input_resolution <= 0:
+        raise SourceRefused("The video stream has no picture size.")
+    return transcoding_ladder(
+        input_resolution=input_resolution, input_fps=get_video_stream_fps(probe)
+    )
+
+
+def transcoding_add_renditions(
+    *, source_key: str, destination: str, base_name: str, existing: dict, missing: list
+) -> str:
+    """A transcoded video for ``destination`` that already holds the renditions ``existing``
+    ({resolution: key}, probed and listed in its playlist, so the master names them all) and
+    one independent HLS job per ``missing`` (resolution, fps) from ``source_key``. Rows in
+    the caller's transaction; runners pinged on commit. Returns the transcoded video's uuid.
+    """
+    probes = {resolution: probe_stored(key=key) for resolution, key in existing.items()}
+    source_probe = transcoding_probe(source_key=source_key)
+    thumbnail = f"{destination}/thumbnail.jpg"
+    domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
+    with transaction.atomic():
+        video = Video.objects.create(
+            state=build_next_video_state(),
+            directory=destination,
+            baseFilename=base_name,
+            duration=round(probe_duration(source_probe) or 0) or None,
+            thumbnailFilename=thumbnail if video_storage.exists(thumbnail) else None,
+        )
+        VideoFile.objects.create(
+            video=video,
+            filename=source_key,
+            extname="",
+            size=video_storage.size(source_key),
+            resolution=max(existing) if existing else 0,
+            fps=get_video_stream_fps(source_probe),
+            metadata=build_file_metadata(probe=source_probe),
+        )
+        playlist = VideoStreamingPlaylist.objects.create(video=video)
+        for resolution, key in existing.items():
+            VideoFile.objects.create(
+                video=video,
+                streamingPlaylist=playlist,
+                resolution=resolution,
+                filename=key,
+                extname=".mp4",
+                size=int(probes[resolution]["format"]["size"]),
+                fps=get_video_stream_fps(probes[resolution]),
+                metadata=build_file_metadata(probes[resolution]),
+            )
+        handler = HLSTranscodingJobHandler()
+        for resolution, fps in missing:
+            handler.create(
+                video=video, resolution=resolution, fps=fps, depends_on_runner_job=None,
+                domain=domain,
+            )  # fmt: skip
+    logger.info(
+        "Missing renditions of %s started: %s.",
+        destination,
+        ", ".join(f"{r}p@{f}" for r, f in missing),
+    )
+    return str(video.uuid)

@@ -1,0 +1,239 @@
+"""Transcoding: probe, ladder, thumbnail, job creation, outcome (the contract with the videos app).
+
+Reimplements the library's transcode_video + create_transcoding_jobs (DESIGN §7.3, §7.7):
+one transaction, every rendition keeps the source fps within the library's rules, an input
+under the lowest enabled resolution still gives one rendition, runners pinged on commit.
+"""
+
+import logging
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django_peertube_runner_connector.models import Video, VideoFile
+from django_peertube_runner_connector.storage import video_storage
+from django_peertube_runner_connector.utils.ffprobe import (
+    build_file_metadata,
+    get_video_stream_fps,
+)
+from django_peertube_runner_connector.utils.resolutions import (
+    compute_max_resolution_to_transcode,
+    compute_resolutions_to_transcode,
+    to_even,
+)
+from django_peertube_runner_connector.utils.transcoding.job_creation import compute_output_fps
+from django_peertube_runner_connector.utils.video_state import build_next_video_state
+
+from marsha_runner.storage import storage_read_location, storage_replace
+
+from .handlers import HLSTranscodingJobHandler
+from .outcome import TranscodingOutcome, transcoding_conclude
+from .probe import ProbeFailed, ffprobe, probe_duration, probe_video_stream
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_TIMEOUT = 300
+
+
+class SourceUnreadable(ProbeFailed):
+    """ffprobe could not read the source (maybe not uploaded/visible yet): retry later."""
+
+
+class SourceRefused(Exception):
+    """The source cannot be transcoded; str(err) is a human reason stored on the video."""
+
+
+def transcoding_probe(*, source_key: str) -> dict:
+    """ffprobe JSON of the source (a local path or a URL); SourceUnreadable if unreadable."""
+    try:
+        url = storage_read_location(video_storage, source_key)
+    except Exception as err:  # noqa: BLE001  (any storage failure means: not readable now)
+        raise SourceUnreadable(f"No URL for the source: {type(err).__name__}") from err
+    try:
+        return ffprobe(url)
+    except ProbeFailed as err:
+        raise SourceUnreadable(str(err)) from err
+
+
+def transcoding_fps(*, resolution: int, fps: float) -> int:
+    """The library's compute_output_fps, called with its arguments in the right order."""
+    return compute_output_fps(resolution=resolution, fps=fps)
+
+
+def transcoding_ladder(*, input_resolution: int, input_fps: float) -> list[tuple[int, int]]:
+    """(resolution, fps) of each rendition, the top one first (the parent job).
+
+    Above the top enabled resolution: down to it. Under the lowest enabled one: one rendition
+    at the input's own (even) resolution, never upscaled.
+    """
+    top = compute_max_resolution_to_transcode(input_resolution)
+    if not top:
+        top = to_even(input_resolution)
+        lower = []
+    else:
+        lower = compute_resolutions_to_transcode(
+            input_resolution=top, include_input=False, strict_lower=True, has_audio=True
+        )
+        lower = [r for r in lower if r]
+    resolutions = [top, *sorted(lower, reverse=True)]
+    return [(r, transcoding_fps(resolution=r, fps=input_fps)) for r in resolutions]
+
+
+def _thumbnail_make(*, url: str, key: str) -> str | None:
+    """First frame as JPEG at ``key``; None (logged) when ffmpeg cannot make it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        output = f"{tmp}/thumbnail.jpg"
+        args = ["ffmpeg", "-v", "error", "-y", "-i", url, "-frames:v", "1", "-q:v", "3", output]
+        try:
+            done = subprocess.run(args, capture_output=True, timeout=THUMBNAIL_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        if done is None or done.returncode != 0:
+            logger.warning("No thumbnail could be made for %s.", key)
+            return None
+        with open(output, "rb") as handle:
+            return storage_replace(video_storage, key, File(handle, name="thumbnail.jpg"))
+
+
+@dataclass(frozen=True)
+class TranscodingPrepared:
+    """What ``transcoding_prepare`` read and wrote outside any transaction, for the create."""
+
+    source_key: str
+    destination: str
+    base_name: str
+    probe: dict
+    duration: float
+    size: int
+    input_resolution: int
+    input_fps: int
+    ladder: list[tuple[int, int]]
+    thumbnail_key: str | None
+
+
+def transcoding_prepare(
+    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
+) -> TranscodingPrepared:
+    """The slow part of a launch, outside any transaction and lock: probe the source (unless
+    ``probe`` is given), check it, plan the ladder, make the thumbnail
+    (destination/thumbnail.jpg). Raises SourceUnreadable / SourceRefused (no video stream,
+    unreadable, zero duration...). Writes no row: ``transcoding_create`` does, or
+    ``transcoding_discard`` removes the thumbnail.
+    """
+    if probe is None:
+        probe = transcoding_probe(source_key=source_key)
+    stream = probe_video_stream(probe)
+    if stream is None:
+        raise SourceRefused("no video stream found (an audio file, or images only)")
+    width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise SourceRefused("The video stream has no picture size.")
+    duration = probe_duration(probe) or 0
+    if duration <= 0:
+        raise SourceRefused("The video has no duration.")
+    input_fps = get_video_stream_fps(probe)
+    if input_fps < settings.TRANSCODING_FPS_MIN:
+        raise SourceRefused(f"The frame rate ({input_fps} fps) cannot be read or is too low.")
+    input_resolution = min(width, height)
+    ladder = transcoding_ladder(input_resolution=input_resolution, input_fps=input_fps)
+    try:
+        size = int(probe["format"]["size"])
+    except (KeyError, TypeError, ValueError):
+        try:
+            size = video_storage.size(source_key)
+        except Exception as err:  # noqa: BLE001  (not visible in storage yet)
+            raise SourceUnreadable(f"No size for the source: {type(err).__name__}") from err
+
+    thumbnail_key = _thumbnail_make(
+        url=storage_read_location(video_storage, source_key), key=f"{destination}/thumbnail.jpg"
+    )
+    return TranscodingPrepared(
+        source_key=source_key,
+        destination=destination,
+        base_name=base_name,
+        probe=probe,
+        duration=duration,
+        size=size,
+        input_resolution=input_resolution,
+        input_fps=input_fps,
+        ladder=ladder,
+        thumbnail_key=thumbnail_key,
+    )
+
+
+def transcoding_create(*, prepared: TranscodingPrepared) -> str:
+    """Rows only: the library's transcoded Video (directory=destination,
+    baseFilename=base_name), its source VideoFile and the HLS runner job tree, in one
+    transaction (the caller's, when it has one); runners pinged on commit. Returns the
+    transcoded video's uuid (str)."""
+    domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
+    with transaction.atomic():
+        video = Video.objects.create(
+            state=build_next_video_state(),
+            directory=prepared.destination,
+            baseFilename=prepared.base_name,
+            duration=round(prepared.duration),
+            thumbnailFilename=prepared.thumbnail_key,
+        )
+        VideoFile.objects.create(
+            video=video,
+            filename=prepared.source_key,
+            extname="",
+            size=prepared.size,
+            resolution=prepared.input_resolution,
+            fps=prepared.input_fps,
+            metadata=build_file_metadata(probe=prepared.probe),
+        )
+        handler = HLSTranscodingJobHandler()
+        (top, top_fps), *lower = prepared.ladder
+        parent = handler.create(
+            video=video, resolution=top, fps=top_fps, depends_on_runner_job=None, domain=domain
+        )
+        for resolution, fps in lower:
+            handler.create(
+                video=video,
+                resolution=resolution,
+                fps=fps,
+                depends_on_runner_job=parent,
+                domain=domain,
+            )
+    logger.info(
+        "Transcoding of %s started: %s.",
+        prepared.destination,
+        ", ".join(f"{r}p@{f}" for r, f in prepared.ladder),
+    )
+    return str(video.uuid)
+
+
+def transcoding_discard(*, prepared: TranscodingPrepared) -> None:
+    """Undo ``transcoding_prepare`` when no create follows: remove the thumbnail it wrote."""
+    if prepared.thumbnail_key:
+        try:
+            video_storage.delete(prepared.thumbnail_key)
+        except Exception:  # noqa: BLE001  (a leftover thumbnail is not worth an error)
+            logger.warning("Could not remove the thumbnail %s.", prepared.thumbnail_key)
+
+
+def transcoding_start(
+    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
+) -> str:
+    """``transcoding_prepare`` then ``transcoding_create``, discarding on failure: for callers
+    with no row of their own to re-check in between (commands, tests)."""
+    prepared = transcoding_prepare(
+        source_key=source_key, destination=destination, base_name=base_name, probe=probe
+    )
+    try:
+        return transcoding_create(prepared=prepared)
+    except Exception:
+        transcoding_discard(prepared=prepared)
+        raise
+
+
+def transcoding_outcome_get(*, destination: str) -> TranscodingOutcome | None:
+    """The outcome of the transcoding written to ``destination``; None while one of its jobs
+    is still active, or when no transcoding was started there."""
+    video = Video.objects.filter(directory=destination).order_by("-createdAt").first()
+    return transcoding_conclude(video=video) if video is not None else None

@@ -1,0 +1,127 @@
+"""Completion flow: the runners app's callback moves a processing video to ready or error."""
+
+import logging
+
+from django.db import transaction
+from storages.backends.s3 import S3Storage
+
+from marsha_runner.runners.outcome import TranscodingOutcome
+from marsha_runner.runners.sources import transcoding_release_source
+from marsha_runner.runners.transcoding import transcoding_outcome_get
+from marsha_runner.storage import video_storage
+
+from .constants import DESTINATION_RE, StorageLocation, TranscodePipeline, UploadState
+from .media_urls import video_refresh_urls
+from .models import Video
+from .transitions import video_error, video_is_processing, video_notify_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+def video_transcoding_ended(*, outcome: TranscodingOutcome) -> None:
+    """The runners app's callback (``settings.RUNNERS_TRANSCODING_ENDED_CALLBACK``).
+
+    It may come more than once for one transcoding: only the first call for a ``processing``
+    video whose stamp matches changes anything. Never raises into the library.
+    """
+    try:
+        _video_transcoding_ended(outcome)
+    except Exception:  # noqa: BLE001 - never raise into the library (DESIGN §7.6)
+        logger.exception("Transcoding-ended callback failed for %s.", outcome.destination)
+
+
+def video_transcoding_complete(*, video: Video) -> bool:
+    """Apply the outcome of ``video``'s transcoding once all its jobs are finished.
+
+    The entry point for whoever finds a ``processing`` video whose callback never came (a
+    watchdog, an operator). True if it moved the video to ``ready`` or ``error``; False while
+    a job is still active, when no job tree exists, or when it was already applied.
+    """
+    stamp = video.processing_stamp
+    if not video_is_processing(video, stamp) or video.launched_stamp != stamp:
+        return False
+    outcome = transcoding_outcome_get(destination=video.output_prefix(stamp))
+    if outcome is None:
+        return False
+    return _video_transcoding_ended(outcome)
+
+
+def _video_transcoding_ended(outcome: TranscodingOutcome) -> bool:
+    """True if this call moved the video (the first one for its processing stamp)."""
+    match = DESTINATION_RE.match(outcome.destination or "")
+    if not match or match["stamp"] != str(outcome.base_name):
+        logger.warning("Transcoding ended for an unknown destination %r.", outcome.destination)
+        return False
+    video_id, stamp = match["video_id"], int(match["stamp"])
+
+    video = Video.objects.filter(id=video_id).first()
+    if not video_is_processing(video, stamp):
+        logger.info("Transcoding of video %s stamp %s ended again: ignored.", video_id, stamp)
+        return False
+    # Storage round trips first (one per rendition file: seconds on S3), with no lock held.
+    missing, thumbnail_exists = [], False
+    if outcome.succeeded:
+        missing = _missing_outputs(video, stamp, outcome.resolutions)
+        thumbnail_exists = video_storage().exists(video.thumbnail_key(stamp))
+
+    with transaction.atomic():
+        video = Video.objects.select_for_update().filter(id=video_id).first()
+        if not video_is_processing(video, stamp):  # re-checked under the lock
+            logger.info("Transcoding of video %s stamp %s ended again: ignored.", video_id, stamp)
+            return False
+        if not outcome.succeeded:
+            acted = video_error(
+                video_id=video_id, stamp=stamp, reason=outcome.error or "transcoding failed"
+            )
+        elif missing:
+            acted = video_error(
+                video_id=video_id,
+                stamp=stamp,
+                reason="renditions missing from storage: " + ", ".join(missing),
+            )
+        else:
+            _video_ready(video, stamp, outcome.resolutions, thumbnail_exists=thumbnail_exists)
+            acted = True
+    if acted:
+        transaction.on_commit(lambda: _release_source(outcome.destination))
+    return acted
+
+
+def _missing_outputs(video: Video, stamp: int, resolutions) -> list[str]:
+    """Keys the ready version would serve but storage does not hold (never ready too early)."""
+    if not resolutions:
+        return ["every rendition"]
+    storage = video_storage()
+    keys = [video.master_playlist_key(stamp)]
+    for resolution in resolutions:
+        keys += [
+            video.rendition_playlist_key(stamp, resolution),
+            video.rendition_video_key(stamp, resolution),
+        ]
+    return [key.rsplit("/", 1)[-1] for key in keys if not storage.exists(key)]
+
+
+def _video_ready(video: Video, stamp: int, resolutions, *, thumbnail_exists: bool) -> None:
+    video.upload_state = UploadState.READY
+    video.upload_error_reason = ""
+    video.uploaded_on = Video.stamp_to_datetime(stamp)
+    video.resolutions = sorted({int(r) for r in resolutions})
+    video.transcode_pipeline = TranscodePipeline.PEERTUBE
+    video.storage_location = storage_location_of(video_storage())
+    video.full_clean()
+    video.save()
+    video_refresh_urls(video=video, thumbnail_exists=thumbnail_exists)
+    logger.info("Video %s stamp %s: ready %s.", video.id, stamp, video.resolutions)
+    video_notify_on_commit(video)
+
+
+def _release_source(destination: str) -> None:
+    try:
+        transcoding_release_source(destination=destination)
+    except Exception:  # noqa: BLE001 - a leftover temp file is not worth an error
+        logger.exception("Could not release the source of %s.", destination)
+
+
+def storage_location_of(storage) -> str | None:
+    """SCALEWAY when new videos live in S3; null for the filesystem or memory storages."""
+    return StorageLocation.SCALEWAY if isinstance(storage, S3Storage) else None
