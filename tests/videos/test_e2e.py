@@ -45,11 +45,12 @@ def ffprobe(url: str) -> dict:
     return json.loads(done.stdout)
 
 
-def run_upload_to_ready(base_url, session, tmp_path, runner_token, caplog):
-    """The whole client flow; returns (video json, seconds to ready, runner ffmpeg seconds)."""
+def run_upload_to_ready(base_url, session, tmp_path, runner_token, caplog, clip=None):
+    """The whole client flow (a 720p clip unless ``clip`` is given); returns (video json,
+    source key)."""
     caplog.set_level(logging.INFO, logger="marsha_runner.videos")
     api = f"{base_url}/api/videos"
-    clip = make_clip(tmp_path / "clip.mp4", height=720, fps=30, seconds=3)
+    clip = clip or make_clip(tmp_path / "clip.mp4", height=720, fps=30, seconds=3)
 
     created = session.post(f"{api}/", json={"title": "End to end"}, timeout=30)
     assert created.status_code == 201, created.text

@@ -1,5 +1,7 @@
 // The video detail page's HLS player: hls.js where Media Source Extensions exist, the
-// browser's own HLS otherwise. data-state tells what happened (read by the browser test).
+// browser's own HLS otherwise. data-state tells what happened, data-subtitles the subtitle
+// tracks the master playlist offers ("en:English", comma-separated; read by the browser
+// tests); the first one is shown as captions.
 (function () {
   "use strict";
   function start() {
@@ -11,6 +13,16 @@
       hls.on(window.Hls.Events.MANIFEST_PARSED, function (event, data) {
         video.setAttribute("data-state", "manifest-loaded");
         video.setAttribute("data-levels", String(data.levels.length));
+      });
+      hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, function (event, data) {
+        var names = data.subtitleTracks.map(function (track) {
+          return track.lang + ":" + track.name;
+        });
+        video.setAttribute("data-subtitles", names.join(","));
+        if (data.subtitleTracks.length) {
+          hls.subtitleDisplay = true;
+          hls.subtitleTrack = 0;
+        }
       });
       hls.on(window.Hls.Events.ERROR, function (event, data) {
         if (data.fatal) video.setAttribute("data-state", "error: " + data.details);
