@@ -1,10 +1,10 @@
 """jobs/request latency with 1,000 and 1,000,000 finished jobs, on PostgreSQL (not run by CI).
 
 The library filters pending jobs ordered by priority; without an index PostgreSQL scans every
-finished job per call (DESIGN §5). Our migration adds a partial index on pending jobs. This
-script fills a scratch database with finished jobs (generate_series, server side), keeps ten
-pending ones, and times the real view (Django test client → our hardened API) with and
-without that index.
+finished job per call (docs/design.md#dispatch). Our migration adds a partial index on pending
+jobs. This script fills a scratch database with finished jobs (generate_series, server side),
+keeps ten pending ones, and times the real view (Django test client → our hardened API) with
+and without that index.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_runners_bench \
         .venv/bin/python bench/jobs_request.py [--calls 300]

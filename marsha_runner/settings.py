@@ -196,7 +196,8 @@ CELERY_TASK_QUEUES = (
 
 if REDIS_URL:
     # Lets the library emit "available-jobs" pings through Redis, so a job created in a
-    # Celery worker or another web process reaches runners connected anywhere (DESIGN §7.10).
+    # Celery worker or another web process reaches runners connected anywhere
+    # (docs/design.md#pings-across-processes).
     DJANGO_PEERTUBE_RUNNER_CONNECTOR_REDIS = REDIS_URL
     CHANNEL_LAYERS = {
         "default": {

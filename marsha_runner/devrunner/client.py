@@ -1,4 +1,6 @@
-"""A small PeerTube runner for tests, speaking the protocol as observed on the wire (DESIGN §5).
+"""A small PeerTube runner for tests, speaking the protocol as observed on the wire.
+
+What it relies on is in docs/design.md#runner-protocol.
 
 Like peertube-runner 0.0.16: register (or a seeded runner token), socket.io WebSocket on
 ``/runners`` with auth ``{runnerToken}`` reacting to ``available-jobs``, ``jobs/request``,

@@ -1,12 +1,13 @@
 """Completion adapter: the library's per-rendition callback → one outcome for the host.
 
 The library calls ``TRANSCODING_ENDED_CALLBACK_PATH`` with its Video once per finished
-rendition and on failure (DESIGN §7.6). We look at the job tree instead: a transcoding is
-over when none of its jobs is pending/waiting/processing/completing, and succeeded when all
-completed. The host callback (``RUNNERS_TRANSCODING_ENDED_CALLBACK``) is called after commit,
-once per transcoding: whoever moves the transcoded video out of ``TO_TRANSCODE`` in one
-conditional UPDATE notifies, every other caller (another rendition's process, the library's
-own callback) finds the row moved and stays quiet. Nothing here raises into the library.
+rendition and on failure (docs/design.md#callback-per-rendition). We look at the job tree
+instead: a transcoding is over when none of its jobs is pending/waiting/processing/completing,
+and succeeded when all completed. The host callback (``RUNNERS_TRANSCODING_ENDED_CALLBACK``) is
+called after commit, once per transcoding: whoever moves the transcoded video out of
+``TO_TRANSCODE`` in one conditional UPDATE notifies, every other caller (another rendition's
+process, the library's own callback) finds the row moved and stays quiet. Nothing here raises
+into the library.
 
 While jobs are still active, each finished rendition rewrites the master playlist with the
 renditions stored so far and tells the host (``RUNNERS_TRANSCODING_PROGRESS_CALLBACK``, issue

@@ -1,4 +1,4 @@
-"""Our HLS job handler: the library's, with its bugs of DESIGN §7.3-§7.8 fixed around it.
+"""Our HLS job handler: the library's, with its bugs fixed around it (docs/design.md#library-wall).
 
 - jobs are created without an inline ping: runners are pinged on commit, so they never ask
   for a job they cannot see yet;
@@ -77,8 +77,9 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         priority,
         depends_on_runner_job,
     ):
-        """Like the library's, but the ping waits for the commit (DESIGN §5) and the job
-        gets this handler's priority class (the library's ``priority`` argument is always 0)."""
+        """Like the library's, but the ping waits for the commit
+        (docs/design.md#pings-before-commit) and the job gets this handler's priority class
+        (the library's ``priority`` argument is always 0)."""
         runner_job = RunnerJob.objects.create(
             type=job_type,
             domain=domain,

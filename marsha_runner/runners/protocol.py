@@ -1,10 +1,11 @@
 """PeerTube's runner protocol as services: one function per runner call.
 
 Each service takes the call's body values as keyword arguments, checks them the way PeerTube's
-validators do (``server/core/middlewares/validators/runners``, DESIGN §5), locks what it changes,
-and raises ``RunnerRefusal`` with PeerTube's status and code, in PeerTube's order (formats,
-then who and which job, then the call's own fields). A refusal changes nothing: every check runs
-before the first write, inside the transaction that then writes.
+validators do (``server/core/middlewares/validators/runners``, docs/design.md#runner-protocol),
+locks what it changes, and raises ``RunnerRefusal`` with PeerTube's status and code, in
+PeerTube's order (formats, then who and which job, then the call's own fields). A refusal
+changes nothing: every check runs before the first write, inside the transaction that then
+writes.
 
 - format errors (a malformed job uuid, a missing/empty/oversized token or field) → 400;
 - unknown job, unknown job token, another runner's job → 404: a runner is never told that

@@ -1,8 +1,8 @@
 """socket.io for runners: the library's server with a connect handler that refuses strangers.
 
 The library's own handler logs the runner token, raises on a missing ``auth`` and, on
-python-socketio >= 5.18, does not refuse unknown tokens (DESIGN §7.2). Registering ours on
-the same event replaces it.
+python-socketio >= 5.18, does not refuse unknown tokens (docs/design.md#socket-connect).
+Registering ours on the same event replaces it.
 """
 
 import asyncio
@@ -112,7 +112,8 @@ def runners_connected_count() -> int | None:
 
 
 # --- Pings ------------------------------------------------------------------------------------
-# The runner never polls (DESIGN §5): a lost "available-jobs" ping is a job waiting forever.
+# The runner never polls (docs/design.md#runner-protocol): a lost "available-jobs" ping is a
+# job waiting forever.
 # With Redis (DJANGO_PEERTUBE_RUNNER_CONNECTOR_REDIS), pings are published there so every web
 # process relays them to its runners, whoever emits them (Celery worker, shell, other process).
 # One write-only manager per process: the library's helper builds a new async Redis client per

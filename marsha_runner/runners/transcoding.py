@@ -1,6 +1,6 @@
 """Transcoding: probe, ladder, thumbnail, job creation, outcome (the contract with the videos app).
 
-Reimplements the library's transcode_video + create_transcoding_jobs (DESIGN §7.3, §7.7):
+Reimplements the library's transcode_video + create_transcoding_jobs (docs/design.md#job-creation):
 one transaction, every rendition keeps the source fps within the library's rules, an input
 under the lowest enabled resolution still gives one rendition, runners pinged on commit.
 """

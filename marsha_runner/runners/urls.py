@@ -1,4 +1,5 @@
-"""Runner API routes, anchored at ^api/v1/runners/ (the library's own pattern is not, §7.9).
+"""Runner API routes, anchored at ^api/v1/runners/ (the library's own pattern is not:
+docs/design.md#inherited-defaults).
 
 One URL, one view, listed here: nothing is published by a router or inherited from the
 library's viewsets. The source download keeps the library's URL name

@@ -1,4 +1,6 @@
-"""Job-level repairs the library never makes (DESIGN §7.5): stalled, orphaned and stranded jobs.
+"""Job-level repairs the library never makes: stalled, orphaned and stranded jobs.
+
+Why: docs/design.md#dead-runners.
 
 ``marsha_runner.operations`` decides when to run them (cron); each one locks its row, checks the
 condition again and does nothing when another process got there first, so two watchdogs at once

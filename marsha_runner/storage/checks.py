@@ -60,7 +60,7 @@ def check_ffmpeg(app_configs, **kwargs):
 
 @register()
 def check_persisted_urls(app_configs, **kwargs):
-    """Persisted URLs never expire and never show a disk path (DESIGN §4).
+    """Persisted URLs never expire and never show a disk path (docs/design.md#persisted-urls).
 
     Builds the public URL of a sample key with each media storage, as the URL service does,
     and refuses the configuration when it is signed (a CloudFront signer, a custom storage

@@ -26,7 +26,7 @@ def video_transcoding_ended(*, outcome: TranscodingOutcome) -> None:
     """
     try:
         _video_transcoding_ended(outcome)
-    except Exception:  # noqa: BLE001 - never raise into the library (DESIGN §7.6)
+    except Exception:  # noqa: BLE001 - never raise into the library (docs/design.md#callback-per-rendition)
         logger.exception("Transcoding-ended callback failed for %s.", outcome.destination)
 
 

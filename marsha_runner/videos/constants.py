@@ -33,7 +33,8 @@ def storage_location_label(value: str | None) -> str:
     return value or "local disk"
 
 
-# Storage key layout (DESIGN §4): the source upload and the PeerTube outputs of one stamp.
+# Storage key layout (docs/design.md#storage-keys): the source upload and the PeerTube outputs
+# of one stamp.
 SOURCE_KEY = "tmp/{video_id}/video/{stamp}"
 OUTPUT_PREFIX = "vod/{video_id}/video/{stamp}"
 MASTER_PLAYLIST = "master.m3u8"
@@ -41,8 +42,8 @@ MASTER_PLAYLIST = "master.m3u8"
 DESTINATION_RE = re.compile(r"^vod/(?P<video_id>[0-9a-f-]{36})/video/(?P<stamp>\d+)$")
 THUMBNAIL = "thumbnail.jpg"
 
-# Legacy AWS MediaConvert outputs, in the AWS bucket (DESIGN §4), and their home after the
-# migration: the same keys under MIGRATED_PREFIX in the Scaleway bucket.
+# Legacy AWS MediaConvert outputs, in the AWS bucket (docs/design.md#storage-keys), and their
+# home after the migration: the same keys under MIGRATED_PREFIX in the Scaleway bucket.
 LEGACY_PREFIX = "{video_id}/"
 LEGACY_MANIFEST = "cmaf/{stamp}.m3u8"
 LEGACY_MP4 = "mp4/{stamp}_{resolution}.mp4"

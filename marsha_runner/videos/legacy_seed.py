@@ -35,7 +35,8 @@ def _ffmpeg(*args: str) -> None:
 
 
 def legacy_files_make(*, video: Video, stamp: int, resolutions, seconds: float, workdir: Path):
-    """{legacy key: local file} of one video, in MediaConvert's layout (DESIGN §4)."""
+    """{legacy key: local file} of one video, in MediaConvert's layout
+    (docs/design.md#storage-keys)."""
     files: dict[str, Path] = {}
     master = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for resolution in resolutions:

@@ -40,7 +40,7 @@ class Video(models.Model):
         blank=True,
         help_text="Stamp whose runner job tree exists (a redelivered launch makes no second).",
     )
-    # null = not transcoded yet / local filesystem, as in Marsha (DESIGN §4).
+    # null = not transcoded yet / local filesystem, as in Marsha (docs/design.md#storage-keys).
     transcode_pipeline = models.CharField(  # noqa: DJ001
         max_length=20, choices=TranscodePipeline.choices, null=True, blank=True
     )

@@ -186,7 +186,8 @@ def test_children_left_under_an_errored_parent_are_parent_errored(
 ):
     video, _, parent, children = processing_video_with_tree(resolutions=(720, 480, 360))
     RunnerJob.objects.filter(pk=parent.pk).update(state=RunnerJobState.ERRORED, error="boom")
-    RunnerJob.objects.filter(pk=children[0].pk).update(state=RunnerJobState.PENDING)  # §7.4
+    # The library's bug (docs/design.md#failed-parents): a child back to pending.
+    RunnerJob.objects.filter(pk=children[0].pk).update(state=RunnerJobState.PENDING)
 
     summary, _ = watchdog("--dry-run")
     assert summary["counts"] == {"stranded_jobs_parent_errored": 2}

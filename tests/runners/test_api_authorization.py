@@ -1,10 +1,10 @@
 """The runner API answers PeerTube's parameter checks exactly, and a refusal changes nothing.
 
-The table is PeerTube's own (``packages/tests/src/api/check-params/runners.ts``, DESIGN §5):
-each line is one call, refused with PeerTube's status (and code where the runner reads one), and
-every row of the runner tables is compared before and after it. Runs through Django's test
-client with the project's DRF defaults (IsAuthenticated + throttles): the runner endpoints must
-not inherit them (DESIGN §7.9).
+The table is PeerTube's own (``packages/tests/src/api/check-params/runners.ts``,
+docs/design.md#runner-protocol): each line is one call, refused with PeerTube's status (and
+code where the runner reads one), and every row of the runner tables is compared before and
+after it. Runs through Django's test client with the project's DRF defaults (IsAuthenticated +
+throttles): the runner endpoints must not inherit them (docs/design.md#inherited-defaults).
 """
 
 import uuid

@@ -1,4 +1,7 @@
-"""Pings through Redis (DESIGN §7.10): a job created anywhere reaches runners anywhere."""
+"""Pings through Redis: a job created anywhere reaches runners anywhere.
+
+Why: docs/design.md#pings-across-processes.
+"""
 
 import os
 import subprocess

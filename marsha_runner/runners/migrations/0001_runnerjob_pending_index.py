@@ -1,4 +1,4 @@
-"""A partial index on the library's runner job table: pending jobs by priority (DESIGN §5).
+"""A partial index on the library's runner job table: pending jobs by priority (docs/design.md#dispatch).
 
 ``jobs/request`` filters ``state = 1`` ordered by priority; without it PostgreSQL scans every
 finished job on each call. The table is the library's, so the index comes from our app.

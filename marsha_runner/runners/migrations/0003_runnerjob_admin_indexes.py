@@ -1,7 +1,7 @@
 """Indexes on the library's runner job table behind the staff admin's lists (issue 10).
 
 The default ordering (newest first), each filter with that ordering, the per-runner counts
-of the last 24 h, and the job → video link (``privatePayload.videoUUID``, DESIGN §7.11).
+of the last 24 h, and the job → video link (``privatePayload.videoUUID``, docs/design.md#unindexed-job-lookups).
 The table is the library's, so the indexes come from our app; the SQL is valid on SQLite
 and PostgreSQL except the JSON expression (PostgreSQL only).
 """
