@@ -116,11 +116,11 @@ def test_text_file_is_unreadable(videos_root):
     target = videos_root / "tmp/v6/video/1"
     target.parent.mkdir(parents=True)
     target.write_text("not a video")
-    with pytest.raises(transcoding.SourceUnreadable):
+    with pytest.raises(transcoding.SourceUnreadable, match="Invalid data found"):
         transcoding.transcoding_start(
             source_key="tmp/v6/video/1", destination="vod/v6/video/1", base_name="1"
         )
-    with pytest.raises(transcoding.SourceUnreadable):
+    with pytest.raises(transcoding.SourceUnreadable, match="No such file or directory"):
         transcoding.transcoding_probe(source_key="tmp/v6/video/missing")
     assert not Video.objects.exists()
 
