@@ -106,12 +106,26 @@ def _seconds(start, end) -> float | None:
     return max((end - start).total_seconds(), 0.0)
 
 
+_http_children: dict = {}
+
+
 def http_request_record(*, route: str, method: str, status: int, seconds: float) -> None:
-    """``route`` is a URL pattern's name (or ``unmatched``): a closed list, unlike paths."""
-    method = _bounded(method, HTTP_METHODS)
-    status = str(int(status)) if 100 <= int(status) <= 599 else "other"
-    http_requests.labels(route=route, method=method, status=status).inc()
-    http_request_duration.labels(route=route).observe(seconds)
+    """``route`` is a URL pattern's name (or ``unmatched``): a closed list, unlike paths.
+    Called on every request (runners' ``jobs/request`` herds included): the labelled children
+    are kept, not looked up each time."""
+    key = (route, method, status)
+    children = _http_children.get(key)
+    if children is None:
+        label_method = _bounded(method, HTTP_METHODS)
+        label_status = str(int(status)) if 100 <= int(status) <= 599 else "other"
+        children = (
+            http_requests.labels(route=route, method=label_method, status=label_status),
+            http_request_duration.labels(route=route),
+        )
+        if len(_http_children) < 10_000:  # bounded like the labels: routes × methods × codes
+            _http_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def job_finished_record(
@@ -133,21 +147,20 @@ def job_failure_record(*, job_type, reason: str) -> None:
     ).inc()
 
 
-def video_ready_record(*, upload_ended, ready) -> None:
-    videos_finished.labels(state="ready").inc()
+def video_outcome_record(*, ready: bool) -> None:
+    videos_finished.labels(state="ready" if ready else "error").inc()
+
+
+def video_ready_time_record(*, upload_ended, ready) -> None:
     seconds = _seconds(upload_ended, ready)
     if seconds is not None:
         upload_to_ready.observe(seconds)
 
 
-def video_playable_record(*, upload_ended, playable) -> None:
+def video_playable_time_record(*, upload_ended, playable) -> None:
     seconds = _seconds(upload_ended, playable)
     if seconds is not None:
         upload_to_playable.observe(seconds)
-
-
-def video_error_record() -> None:
-    videos_finished.labels(state="error").inc()
 
 
 def migration_objects_record(*, copied: int = 0, failed: int = 0, size: int = 0) -> None:
