@@ -13,18 +13,15 @@ of ``/metrics`` (the same selector as the panel). ``--only index,metrics`` times
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from common import database_create, django_setup  # bench/ is on sys.path as a script
 
 INSERT_VIDEOS = """
 INSERT INTO videos_video
     (id, title, upload_state, upload_error_reason, uploaded_on, processing_stamp,
      launched_stamp, transcode_pipeline, storage_location, resolutions, duration, size, urls,
-     created_on, updated_on)
+     processing_by_staff, created_on, updated_on)
 SELECT gen_random_uuid(), 'Bench video ' || i,
        (ARRAY['ready','ready','ready','ready','ready','ready','processing','error','pending'])
            [1 + i %% 9],
@@ -35,7 +32,7 @@ SELECT gen_random_uuid(), 'Bench video ' || i,
        '[240, 480, 720]'::jsonb, 60 + i %% 3600, 1000000 + i,
        jsonb_build_object('thumbnails', jsonb_build_object('720', 'http://bench/' || i || '.jpg'),
                           'manifests', jsonb_build_object('hls', 'http://bench/' || i || '.m3u8')),
-       now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval
+       false, now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval
 FROM generate_series(1, %(count)s) AS i
 """
 INSERT_TRANSCODED = """
@@ -82,18 +79,13 @@ def main():
     url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marsha_admin_bench"
     )
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("MARSHA_RUNNER_ENV_FILE", "env.d/test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marsha_runner.settings")
-    os.environ["REDIS_URL"] = ""
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-    os.environ["DJANGO_DEBUG"] = "False"
-    os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "False"
-    _database_create(url)
-
-    import django
-
-    django.setup()
+    database_create(url)
+    django_setup(
+        database_url=url,
+        DJANGO_ALLOWED_HOSTS="testserver",
+        DJANGO_DEBUG="False",
+        DJANGO_SECURE_SSL_REDIRECT="False",
+    )
     from django.test.utils import setup_test_environment
 
     setup_test_environment()  # responses carry their context (the changelist's row count)
@@ -178,16 +170,6 @@ def main():
             f"{label:36} {statistics.median(times):8.1f} {max(times):8.1f} "
             f"{len(queries):8} {count!s:>8}"
         )
-
-
-def _database_create(url):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":

@@ -10,23 +10,12 @@ URL; each is timed and its queries counted.
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from common import database_create, django_setup  # bench/ is on sys.path as a script
+
 STAMP = 1_600_000_000
-
-
-def _database_create(url: str):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def main():
@@ -39,19 +28,15 @@ def main():
     url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marsha_bench_backfill"
     )
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("MARSHA_RUNNER_ENV_FILE", "env.d/test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marsha_runner.settings")
-    os.environ["VIDEOS_STORAGE"] = "filesystem"
-    os.environ["AWS_LEGACY_STORAGE"] = "filesystem"
     root = tempfile.mkdtemp(prefix="marsha-bench-backfill-")
-    os.environ["VIDEOS_ROOT"] = f"{root}/videos"
-    os.environ["AWS_LEGACY_ROOT"] = f"{root}/aws"
-    _database_create(url)
-
-    import django
-
-    django.setup()
+    database_create(url, fresh=True)
+    django_setup(
+        database_url=url,
+        VIDEOS_STORAGE="filesystem",
+        AWS_LEGACY_STORAGE="filesystem",
+        VIDEOS_ROOT=f"{root}/videos",
+        AWS_LEGACY_ROOT=f"{root}/aws",
+    )
     from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

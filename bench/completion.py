@@ -18,15 +18,9 @@ the index:
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-sys.path.insert(0, str(BASE_DIR / "bench"))
-
-from jobs_request import INSERT_FINISHED, _database_create  # noqa: E402
+from common import FINISHED, INSERT_JOBS, database_create, django_setup  # bench/ on sys.path
 
 INDEX = "runners_runnerjob_video_uuid_text"
 TABLE = "django_peertube_runner_connector_runnerjob"
@@ -41,15 +35,8 @@ def main():
     url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marsha_completion_bench"
     )
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("MARSHA_RUNNER_ENV_FILE", "env.d/test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marsha_runner.settings")
-    os.environ["REDIS_URL"] = ""
-    _database_create(url)
-
-    import django
-
-    django.setup()
+    database_create(url)
+    django_setup(database_url=url)
     from django.core.management import call_command
     from django.db import connection
 
@@ -82,7 +69,7 @@ def main():
     for size in [int(s) for s in args.sizes.split(",")]:
         sql(f"TRUNCATE {TABLE}, django_peertube_runner_connector_video CASCADE")
         started = time.perf_counter()
-        sql(INSERT_FINISHED, [size])
+        sql(INSERT_JOBS, [FINISHED, size])
         video = _finished_tree()
         sql(f"ANALYZE {TABLE}")
         filled = time.perf_counter() - started

@@ -17,10 +17,8 @@ It prints req/s and p99 of each run and the ratios ours / reference.
 
 import argparse
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,16 +26,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from jobs_request import INSERT_FINISHED  # bench/ is on sys.path when run as a script
+from common import BASE_DIR, INSERT_JOBS, PYTHON, database_create, serve, server_env  # bench/
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-UVICORN = str(BASE_DIR / ".venv" / "bin" / "uvicorn")
 ROUTE = "/api/v1/runners/jobs/request"
 RUNNER_TOKEN = "ptrt-bench-dispatch"
 PENDING = 5  # the reference answers as many jobs (bench/reference.py BENCH_REFERENCE_JOBS)
-
-# bench/jobs_request.py's fill, per state (3 = completed, 1 = pending).
-INSERT_JOBS = INSERT_FINISHED.replace("3, 0, 0", "%s, 0, 0")
 
 
 def main():
@@ -53,15 +46,7 @@ def main():
 
     scratch = tempfile.mkdtemp(prefix="bench-dispatch-")
     database = args.database or f"sqlite:///{scratch}/db.sqlite3"
-    env = dict(os.environ)
-    env.update(
-        MARSHA_RUNNER_ENV_FILE=str(BASE_DIR / args.env_file),
-        DATABASE_URL=database,
-        REDIS_URL="",
-        PYTHONPATH=str(BASE_DIR),
-        BENCH_REFERENCE_JOBS=str(PENDING),
-    )
-    env["DJANGO_SETTINGS_MODULE"] = "marsha_runner.settings"
+    env = server_env(env_file=args.env_file, database_url=database, BENCH_REFERENCE_JOBS=PENDING)
     started = time.perf_counter()
     _database_fill(env, database, finished=args.finished, keep=args.keep)
     print(
@@ -70,8 +55,8 @@ def main():
     )
 
     servers = {
-        "ours": _serve(env, "marsha_runner.asgi:application", f"{scratch}/ours.log"),
-        "reference": _serve(env, "bench.reference:application", f"{scratch}/reference.log"),
+        "ours": serve(env, "marsha_runner.asgi:application", f"{scratch}/ours.log"),
+        "reference": serve(env, "bench.reference:application", f"{scratch}/reference.log"),
     }
     try:
         body = json.dumps({"runnerToken": RUNNER_TOKEN, "jobTypes": ["vod-hls-transcoding"]})
@@ -121,14 +106,9 @@ def _redact(url):
 
 def _database_fill(env, database, *, finished, keep):
     """migrate, seed the bench runner, put ``finished`` finished and PENDING pending jobs."""
-    python = str(BASE_DIR / ".venv" / "bin" / "python")
+    python = PYTHON
     if database.startswith("postgres"):
-        import psycopg
-
-        base, name = database.rsplit("/", 1)
-        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-                conn.execute(f'CREATE DATABASE "{name}"')
+        database_create(database)
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True
     )
@@ -169,34 +149,6 @@ with connection.cursor() as cursor:
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
 """
     subprocess.run([python, "-c", script], cwd=BASE_DIR, env=env, check=True)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(env, app, log_path, port=None):
-    """One uvicorn worker, the flags of ``make serve``."""
-    port = port or _free_port()
-    log = open(log_path, "w")  # noqa: SIM115  (closed with the process)
-    process = subprocess.Popen(
-        [UVICORN, app, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return port, process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    sys.exit(f"{app} did not start; see {log_path}")
 
 
 def _warm(port, body):

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,10 +23,7 @@ import time
 from pathlib import Path
 
 import requests
-from dispatch import _free_port, _serve  # bench/ is on sys.path when run as a script
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
+from common import BASE_DIR, PYTHON, free_port, serve, server_env  # bench/ is on sys.path
 
 
 def main():
@@ -41,17 +37,13 @@ def main():
     procs = [int(n) for n in args.procs.split(",")]
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env.update(
-        MARSHA_RUNNER_ENV_FILE=str(BASE_DIR / args.env_file),
-        DATABASE_URL=f"sqlite:///{scratch}/db.sqlite3",
-        VIDEOS_ROOT=str(scratch / "videos"),
+    env = server_env(
+        env_file=args.env_file,
+        database_url=f"sqlite:///{scratch}/db.sqlite3",
+        VIDEOS_ROOT=scratch / "videos",
         RUNNERS_CALLBACK_DOMAIN=base_url,
-        REDIS_URL="",
-        PYTHONPATH=str(BASE_DIR),
-        DJANGO_SETTINGS_MODULE="marsha_runner.settings",
     )
     tokens = _prepare(env, max(sizes))
     clip = scratch / "clip.mp4"
@@ -70,7 +62,7 @@ def main():
         ],
         check=True,
     )
-    _, server = _serve(env, "marsha_runner.asgi:application", scratch / "server.log", port=port)
+    _, server = serve(env, "marsha_runner.asgi:application", scratch / "server.log", port=port)
     try:
         session = _api_session(base_url)
         print(f"server {base_url}, one uvicorn worker, SQLite; clip {clip.stat().st_size} bytes")

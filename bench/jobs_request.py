@@ -13,23 +13,10 @@ and without that index.
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from common import FINISHED, INSERT_JOBS, PENDING, database_create, django_setup  # bench/ on path
 
-INSERT_FINISHED = """
-INSERT INTO django_peertube_runner_connector_runnerjob
-    (id, uuid, domain, type, payload, "privatePayload", state, failures, priority,
-     "createdAt", "updatedAt", "finishedAt")
-SELECT gen_random_uuid(), gen_random_uuid(), 'http://bench', 'vod-hls-transcoding',
-       '{"input": {"videoFileUrl": "http://bench/x"}, "output": {"resolution": 240, "fps": 30}}',
-       jsonb_build_object('videoUUID', gen_random_uuid()::text),
-       3, 0, 0, now(), now(), now()
-FROM generate_series(1, %s)
-"""
 INDEX = "runners_runnerjob_pending_order"  # runners migration 0007
 
 
@@ -42,16 +29,8 @@ def main():
     url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h_runners_bench"
     )
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("MARSHA_RUNNER_ENV_FILE", "env.d/test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marsha_runner.settings")
-    os.environ["REDIS_URL"] = ""
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-    _database_create(url)
-
-    import django
-
-    django.setup()
+    database_create(url)
+    django_setup(database_url=url, DJANGO_ALLOWED_HOSTS="testserver")
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -82,8 +61,8 @@ def main():
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE django_peertube_runner_connector_runnerjob CASCADE")
             started = time.perf_counter()
-            cursor.execute(INSERT_FINISHED, [size])
-            cursor.execute(INSERT_FINISHED.replace("3, 0, 0", "1, 0, 0"), [10])
+            cursor.execute(INSERT_JOBS, [FINISHED, size])
+            cursor.execute(INSERT_JOBS, [PENDING, 10])
             cursor.execute("ANALYZE django_peertube_runner_connector_runnerjob")
             filled = time.perf_counter() - started
         with_index = timed()
@@ -102,16 +81,6 @@ def main():
             f"with partial index p50 {with_index[0]:.2f} p95 {with_index[1]:.2f} | "
             f"without p50 {without_index[0]:.2f} p95 {without_index[1]:.2f}"
         )
-
-
-def _database_create(url):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":

@@ -15,10 +15,8 @@
 """
 
 import argparse
-import os
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,11 +24,8 @@ from datetime import datetime
 from pathlib import Path
 
 import requests
-from dispatch import _free_port, _serve  # bench/ is on sys.path when run as a script
+from common import BASE_DIR, PYTHON, free_port, serve, server_env  # bench/ is on sys.path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
 JOBS = "django_peertube_runner_connector_runnerjob"
 PASSWORD = "bench-scheduling-password"  # noqa: S105  (a scratch database's user)
 
@@ -82,19 +77,15 @@ class Server:
     def __init__(self, scratch: Path, name: str, runners: int, **settings):
         self.folder = scratch / name
         self.folder.mkdir()
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = self.folder / "db.sqlite3"
-        self.env = dict(os.environ)
-        self.env.update(
-            MARSHA_RUNNER_ENV_FILE=str(BASE_DIR / "env.d/development"),
-            DATABASE_URL=f"sqlite:///{self.database}",
-            VIDEOS_ROOT=str(self.folder / "videos"),
+        self.env = server_env(
+            env_file="env.d/development",
+            database_url=f"sqlite:///{self.database}",
+            VIDEOS_ROOT=self.folder / "videos",
             RUNNERS_CALLBACK_DOMAIN=self.url,
-            REDIS_URL="",
-            PYTHONPATH=str(BASE_DIR),
-            DJANGO_SETTINGS_MODULE="marsha_runner.settings",
-            **{key: str(value) for key, value in settings.items()},
+            **settings,
         )
         self.tokens = [f"ptrt-bench-scheduling-{n}" for n in range(runners)]
         subprocess.run(
@@ -116,7 +107,7 @@ class Server:
                  "--runner-token", token, "--registration-token", "ptrrt-bench-scheduling"],
                 cwd=BASE_DIR, env=self.env, check=True, capture_output=True,
             )  # fmt: skip
-        _, self.process = _serve(
+        _, self.process = serve(
             self.env, "marsha_runner.asgi:application", self.folder / "server.log", self.port
         )
         self.session = requests.Session()

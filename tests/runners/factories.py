@@ -1,5 +1,6 @@
 """Runner job trees and runners for the runner API tests (no ffmpeg needed)."""
 
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django_peertube_runner_connector.models import (
     RunnerJob,
@@ -57,6 +58,16 @@ def job_tree(
         for r in lower
     ]
     return video, parent, children
+
+
+def rendition_complete(job: RunnerJob, mp4, m3u8) -> None:
+    """Complete ``job`` with the rendition files ``mp4`` and ``m3u8`` (paths), as our handler
+    does once a runner's success was checked: store, record, tell the host after commit."""
+    with open(mp4, "rb") as video, open(m3u8, "rb") as playlist:
+        HLSTranscodingJobHandler().complete(
+            job,
+            {"video_file": File(video, name=mp4.name), "resolution_playlist_file": File(playlist)},
+        )
 
 
 def snapshot(job: RunnerJob) -> dict:

@@ -7,8 +7,7 @@ import subprocess
 import pytest
 
 from marsha_runner.runners.probe import hls_codecs
-from tests.runners.factories import job_tree
-from tests.runners.test_completion_once import _complete
+from tests.runners.factories import job_tree, rendition_complete
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.django_db]
 
@@ -62,7 +61,7 @@ def test_codecs_of_baseline_main_and_high_1080p60_renditions(
             tmp_path, name=profile, profile=profile, width=width, height=resolution, fps=fps
         )
         with django_capture_on_commit_callbacks(execute=True):
-            _complete(job, *files[resolution])
+            rendition_complete(job, *files[resolution])
 
     master = (videos_root / "vod/abc/video/1/master.m3u8").read_text()
     entries = re.findall(r"#EXT-X-STREAM-INF:(.*)\n(.*)\n", master)

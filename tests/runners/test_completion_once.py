@@ -5,13 +5,12 @@ import multiprocessing
 import os
 
 import pytest
-from django.core.files import File
 from django.db import connections
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, Video, VideoState
 
 from marsha_runner.runners import callbacks
 from marsha_runner.runners.handlers import HLSTranscodingJobHandler
-from tests.runners.factories import job_tree, job_tree_finish, query_plan
+from tests.runners.factories import job_tree, job_tree_finish, query_plan, rendition_complete
 from tests.runners.media import OUTCOMES, hls_rendition
 
 OUTCOMES_FILE = "MARSHA_TEST_OUTCOMES_FILE"
@@ -21,14 +20,6 @@ def record_outcome_to_file(*, outcome):
     """The host callback of the two-process test: each call is one line, from any process."""
     with open(os.environ[OUTCOMES_FILE], "a") as handle:
         handle.write(json.dumps({"pid": os.getpid(), "succeeded": outcome.succeeded}) + "\n")
-
-
-def _complete(job: RunnerJob, mp4, m3u8):
-    with open(mp4, "rb") as video, open(m3u8, "rb") as playlist:
-        HLSTranscodingJobHandler().complete(
-            job,
-            {"video_file": File(video, name=mp4.name), "resolution_playlist_file": File(playlist)},
-        )
 
 
 @pytest.mark.ffmpeg
@@ -42,7 +33,7 @@ def test_three_renditions_and_the_library_callback_notify_once(
     for job in (parent, *children):
         mp4, m3u8 = hls_rendition(tmp_path)
         with django_capture_on_commit_callbacks(execute=True):
-            _complete(job, mp4, m3u8)
+            rendition_complete(job, mp4, m3u8)
             callbacks.library_transcoding_ended(video)  # the library's callback, as it fires
     assert len(OUTCOMES) == 1 and OUTCOMES[0].succeeded
     video.refresh_from_db()
@@ -80,7 +71,7 @@ def _complete_in_child(job_pk, mp4, m3u8, barrier):
 
     callbacks._host_notify = after_both_commits
     try:
-        _complete(RunnerJob.objects.get(pk=job_pk), mp4, m3u8)
+        rendition_complete(RunnerJob.objects.get(pk=job_pk), mp4, m3u8)
     finally:
         _connections_drop()
 

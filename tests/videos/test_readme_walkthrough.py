@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 from django.contrib.auth.models import User
 
-from tests.videos.test_dev_runner import ROOT, start_make_runner, wait_for_log
+from tests.videos.dev_runner import ROOT, start_make_runner, wait_for_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg]
 
