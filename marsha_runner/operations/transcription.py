@@ -19,9 +19,11 @@ from marsha_runner.runners.transcription import (
     transcription_job_outcome,
     transcription_start,
 )
+from marsha_runner.storage import storage_replace, video_storage
 from marsha_runner.videos.constants import SubtitleState, TranscodePipeline, UploadState
 from marsha_runner.videos.media_urls import video_refresh_urls
 from marsha_runner.videos.models import SubtitleTrack, Video
+from marsha_runner.videos.staff_transcoding import video_legacy_source
 
 from .report import Report
 
@@ -36,12 +38,33 @@ class TranscriptionRefused(ValueError):
         self.reason = reason
 
 
+# Legacy AWS videos too: from their highest mp4 (AWS bucket, or the Scaleway one once migrated).
+TRANSCRIBABLE_PIPELINES = (TranscodePipeline.PEERTUBE, TranscodePipeline.AWS)
+
+
+def _legacy_source_prepare(video: Video) -> str | None:
+    """A legacy video's highest mp4 copied to its served stamp's upload key in the video
+    storage (once), where the runner downloads it; None for a PeerTube video. Done before
+    any row lock (a whole file's copy)."""
+    if video.transcode_pipeline != TranscodePipeline.AWS:
+        return None
+    found = video_legacy_source(video)
+    if found is None or not found[0].exists(found[1]):
+        raise TranscriptionRefused("Its highest legacy mp4 is not in storage.")
+    storage, key, _label = found
+    target, videos = video.source_key(video.active_stamp), video_storage()
+    if not videos.exists(target):
+        with storage.open(key, "rb") as handle:
+            storage_replace(videos, target, handle)
+    return target
+
+
 def _refusal(video: Video) -> str | None:
     """Why ``video`` cannot be transcribed now, or None."""
     if video.upload_state != UploadState.READY:
         return f"The video is {video.upload_state}, not ready."
-    if video.transcode_pipeline != TranscodePipeline.PEERTUBE or video.active_stamp is None:
-        return "Only a video transcoded by the PeerTube runners can be transcribed."
+    if video.transcode_pipeline not in TRANSCRIBABLE_PIPELINES or video.active_stamp is None:
+        return "Only a video transcoded by the PeerTube runners or AWS can be transcribed."
     tracks = [t for t in video.subtitle_tracks.all() if t.stamp == video.active_stamp]
     if any(t.state == SubtitleState.READY for t in tracks):
         return "The video already has a transcript."
@@ -52,7 +75,13 @@ def _refusal(video: Video) -> str | None:
 
 def video_transcribe(*, video: Video) -> SubtitleTrack:
     """Start the transcription of the served version: a pending track and its runner job,
-    together (runners pinged on commit). Raises ``TranscriptionRefused`` with the reason."""
+    together (runners pinged on commit). Raises ``TranscriptionRefused`` with the reason.
+
+    A legacy AWS video is transcribed from its highest mp4 (before and after migration)."""
+    reason = _refusal(video)
+    if reason:
+        raise TranscriptionRefused(reason)
+    source_key = _legacy_source_prepare(video)
     with transaction.atomic():
         video = Video.objects.select_for_update().get(pk=video.pk)
         reason = _refusal(video)
@@ -61,7 +90,7 @@ def video_transcribe(*, video: Video) -> SubtitleTrack:
         stamp = video.active_stamp
         try:
             job_uuid = transcription_start(
-                destination=video.output_prefix(stamp), base_name=str(stamp)
+                destination=video.output_prefix(stamp), base_name=str(stamp), source_key=source_key
             )
         except TranscriptionBusy as err:
             raise TranscriptionRefused(str(err)) from err
@@ -78,11 +107,11 @@ def video_transcribe(*, video: Video) -> SubtitleTrack:
 
 
 def videos_to_transcribe(*, limit: int | None = None):
-    """Ready PeerTube videos whose served version has no transcript nor one running."""
+    """Ready videos whose served version has no transcript nor one running."""
     videos = (
         Video.objects.filter(
             upload_state=UploadState.READY,
-            transcode_pipeline=TranscodePipeline.PEERTUBE,
+            transcode_pipeline__in=TRANSCRIBABLE_PIPELINES,
             uploaded_on__isnull=False,
         )
         .prefetch_related("subtitle_tracks")

@@ -11,6 +11,7 @@ after the commit) is read back from the job row by ``transcription_job_outcome``
 """
 
 import logging
+import os
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,6 +25,8 @@ from django_peertube_runner_connector.models import (
     RunnerJobState,
     RunnerJobType,
     Video,
+    VideoFile,
+    VideoState,
     VideoStreamingPlaylist,
 )
 from django_peertube_runner_connector.storage import video_storage
@@ -225,13 +228,17 @@ class TranscriptionBusy(Exception):
     """A transcription job of this version is still pending or running."""
 
 
-def transcription_start(*, destination: str, base_name: str) -> str:
+def transcription_start(*, destination: str, base_name: str, source_key: str | None = None) -> str:
     """Create the transcription job of the version transcoded under ``destination``; runners
     pinged on commit. The runner downloads through the job's source URL, which serves the
     version's highest rendition once the upload is gone (the audio is the same).
 
+    ``source_key``: media in the video storage for a version no runner transcoded (a legacy
+    AWS video's highest mp4, copied there): its transcoded video is made, holding that
+    source only, so the transcript is stored under ``destination`` like any other.
+
     Raises ``TranscriptionBusy`` when one is already pending or running, ``LookupError``
-    when that version has no stored rendition. Returns the job uuid.
+    when that version has no stored media. Returns the job uuid.
     """
     with transaction.atomic():
         video = (
@@ -240,6 +247,10 @@ def transcription_start(*, destination: str, base_name: str) -> str:
             .order_by("-createdAt")
             .first()
         )
+        if video is None and source_key:
+            video = _transcoded_video_of_source(
+                destination=destination, base_name=base_name, source_key=source_key
+            )
         if video is None:
             raise LookupError(f"No transcoded media under {destination}.")
         active = runner_jobs_of_video(video_uuid=video.uuid).filter(
@@ -250,3 +261,19 @@ def transcription_start(*, destination: str, base_name: str) -> str:
         domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
         job = TranscriptionHandler().create(video=video, domain=domain)
     return str(job.uuid)
+
+
+def _transcoded_video_of_source(*, destination: str, base_name: str, source_key: str) -> Video:
+    """A transcoded video (published: nothing to transcode) whose only file is the source a
+    runner downloads for its transcription."""
+    video = Video.objects.create(
+        state=VideoState.PUBLISHED, directory=destination, baseFilename=base_name
+    )
+    VideoFile.objects.create(
+        video=video,
+        filename=source_key,
+        extname=os.path.splitext(source_key)[1],
+        size=video_storage.size(source_key),
+        resolution=0,
+    )
+    return video

@@ -26,19 +26,22 @@ from .models import Video
 HLS_TOKEN_SALT = "marsha_runner.videos.hls"
 
 
-def hls_cache_buster(resolutions) -> str:
-    """Changes when the rendition list changes, so players refetch the master playlist."""
+def hls_cache_buster(resolutions, languages=()) -> str:
+    """Changes when the rendition list or the subtitle languages change (both are in the
+    master playlist), so players refetch the master playlist."""
     rendition_list = ",".join(str(r) for r in sorted(resolutions))
+    if languages:
+        rendition_list += ";subtitles=" + ",".join(sorted(languages))
     return hashlib.sha256(rendition_list.encode()).hexdigest()[:12]
 
 
-def url_with_cache_buster(url: str, resolutions) -> str:
+def url_with_cache_buster(url: str, resolutions, languages=()) -> str:
     # A presigned URL is signed over its query string: one more parameter would break it.
     # Its signature already changes on each read, which busts caches the same way.
     if "X-Amz-Signature=" in url or "Signature=" in url:
         return url
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}v={hls_cache_buster(resolutions)}"
+    return f"{url}{separator}v={hls_cache_buster(resolutions, languages)}"
 
 
 def video_media_storage(*, video: Video) -> tuple:
@@ -78,8 +81,9 @@ def video_urls_build(
         return storage_public_url(storage, prefix + key)
 
     resolutions = sorted(int(r) for r in video.resolutions or [])
+    subtitles = _subtitle_urls(video, sign=sign)
     if video.transcode_pipeline == TranscodePipeline.AWS:
-        return {
+        urls = {
             "manifests": {
                 "hls": url_with_cache_buster(url(video.legacy_manifest_key(stamp)), resolutions)
             },
@@ -87,20 +91,38 @@ def video_urls_build(
             "thumbnails": {str(r): url(video.legacy_thumbnail_key(stamp, r)) for r in resolutions},
             "previews": url(video.legacy_preview_key(stamp)),
         }
+        if subtitles:  # the legacy CMAF master is AWS's: it does not name them
+            urls["subtitles"] = subtitles
+        return urls
     thumbnail_key = video.thumbnail_key(stamp)
     if thumbnail_exists is None:
         thumbnail_exists = storage.exists(prefix + thumbnail_key)
     thumbnail = url(thumbnail_key) if thumbnail_exists else None
     master = url(video.master_playlist_key(stamp))
     urls = {
-        "manifests": {"hls": url_with_cache_buster(master, resolutions)},
+        "manifests": {"hls": url_with_cache_buster(master, resolutions, subtitles)},
         "mp4": {str(r): url(video.rendition_video_key(stamp, r)) for r in resolutions},
         "thumbnails": {str(r): thumbnail for r in resolutions} if thumbnail else {},
     }
-    subtitles = _subtitle_keys(video)
     if subtitles:
-        urls["subtitles"] = {language: url(key) for language, key in subtitles.items()}
+        urls["subtitles"] = subtitles
     return urls
+
+
+def _subtitle_urls(video: Video, *, sign: bool) -> dict:
+    """{language: URL} of the ready transcripts of the served version. They are stored in the
+    video storage whatever the pipeline (a legacy video's transcript too)."""
+    storage = video_storage()
+    if sign:
+        expire = settings.VIDEOS_SIGNED_URL_EXPIRE
+        return {
+            language: storage_signed_url(storage, key, expire=expire)
+            for language, key in _subtitle_keys(video).items()
+        }
+    return {
+        language: storage_public_url(storage, key)
+        for language, key in _subtitle_keys(video).items()
+    }
 
 
 def _subtitle_keys(video: Video) -> dict:

@@ -30,7 +30,7 @@ def _video_source_candidates(video: Video):
         yield storage, video.rendition_video_key(stamp, top), f"its {top}p rendition"
 
 
-def _video_legacy_source(video: Video):
+def video_legacy_source(video: Video):
     """(storage, key, label) of a legacy AWS video's highest mp4 rendition (AWS bucket, or
     the Scaleway bucket under ``aws/`` once migrated), or None."""
     stamp = video.active_stamp
@@ -98,7 +98,7 @@ def video_switch_to_peertube(*, video_id, dry_run: bool = False) -> str:
         raise VideoRefused(f"its pipeline is {video.transcode_pipeline or 'none'}, not AWS")
     if video.upload_state != UploadState.READY:
         raise VideoRefused(f"it is {video.upload_state}: only a ready legacy video")
-    source = _video_source_find([s for s in [_video_legacy_source(video)] if s])
+    source = _video_source_find([s for s in [video_legacy_source(video)] if s])
     if source is None:
         raise VideoRefused("its highest legacy mp4 rendition is not in storage")
     return _video_transcode_from(video, source, dry_run=dry_run)
