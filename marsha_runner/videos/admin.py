@@ -27,6 +27,7 @@ from .staff_transcoding import (
     video_switch_to_peertube,
     video_transcode_missing,
 )
+from .subtitles_admin import subtitle_tracks_table
 from .transitions import VideoRefused
 
 
@@ -121,6 +122,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "launched_stamp",
         "url_links",
         "player",
+        "subtitle_tracks",
         "job_tree",
         "created_on",
         "updated_on",
@@ -220,6 +222,10 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         return format_html(
             '<video id="hls-player" controls muted width="480" data-src="{}"></video>', hls
         )
+
+    @admin.display(description="subtitle tracks")
+    def subtitle_tracks(self, obj):
+        return subtitle_tracks_table(obj)
 
     @admin.display(description="jobs of the version being transcoded")
     def job_tree(self, obj):

@@ -194,6 +194,12 @@ class SubtitleTrack(models.Model):
 
     class Meta:
         ordering = ["-created_on"]
+        # The staff list: its default ordering and each filter with it.
+        indexes = [
+            models.Index(fields=["-created_on"], name="subtitle_created"),
+            models.Index(fields=["state", "-created_on"], name="subtitle_state_created"),
+            models.Index(fields=["language", "-created_on"], name="subtitle_language_created"),
+        ]
 
     def __str__(self):
         return f"{self.video_id}@{self.stamp} {self.language or '?'} ({self.state})"

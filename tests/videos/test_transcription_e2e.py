@@ -130,5 +130,7 @@ def test_a_spoken_upload_gets_captions_that_hls_js_lists(
     # hls.js in chromium lists the track (the admin player, vendored hls.js).
     page.goto(f"{base}/admin/videos/video/{video_id}/change/")
     page.wait_for_selector('#hls-player[data-subtitles="en:English"]', timeout=30_000)
+    tracks = page.inner_text("#subtitle-tracks")
+    assert "ready" in tracks and "\ten\t" in tracks and "VTT" in tracks, tracks
     scripts = page.eval_on_selector_all("script[src]", "nodes => nodes.map(n => n.src)")
     assert any(s.startswith(base) and s.endswith("hls.js/hls.min.js") for s in scripts)
