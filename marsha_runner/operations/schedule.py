@@ -5,6 +5,8 @@ test checks they agree); ``settings.CELERY_BEAT_SCHEDULE`` is built from it too.
 import here: the settings module reads it.
 """
 
+from celery.schedules import crontab
+
 # (command, crontab fields "minute hour day-of-month month day-of-week", why)
 SCHEDULE = (
     ("runners_watchdog", "* * * * *", "stalled jobs back to pending, lost launches relaunched"),
@@ -31,8 +33,6 @@ def crontab_lines(
 
 def beat_schedule() -> dict:
     """``CELERY_BEAT_SCHEDULE`` with the same commands at the same times."""
-    from celery.schedules import crontab
-
     schedule = {}
     for command, when, _why in SCHEDULE:
         minute, hour, day_of_month, month_of_year, day_of_week = when.split()

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from marsha_runner.runners import deferred
 from marsha_runner.runners import watchdog as jobs
+from marsha_runner.runners.selectors import transcoding_destinations_finished
 from marsha_runner.runners.sources import transcoding_source_delete, transcoding_sources_listed
 from marsha_runner.storage import storage_dir_prune, storage_listdir, video_storage
 from marsha_runner.videos import launch
@@ -106,8 +107,6 @@ def _completions_retry(*, report: Report, dry_run: bool) -> None:
 def _videos_complete(*, report: Report, batch_size: int, dry_run: bool) -> None:
     """Processing videos whose job tree is over: apply the completion a lost callback never
     did (the service acts once, whoever calls it)."""
-    from marsha_runner.runners.selectors import transcoding_destinations_finished
-
     launched = [
         video
         for video in Video.objects.filter(

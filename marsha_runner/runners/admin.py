@@ -13,11 +13,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 from django_peertube_runner_connector import admin as _library_admin  # noqa: F401 (registers first)
 from django_peertube_runner_connector import models as library
 from django_peertube_runner_connector.models import RunnerJobState
@@ -192,8 +193,6 @@ class RunnerRegistrationTokenAdmin(ReadOnlyAdmin):
         return staff.registration_token_revoke(token=token, dry_run=dry_run)
 
     def get_queryset(self, request):
-        from django.db.models import Count
-
         # One query for the whole list, not one count per row.
         return super().get_queryset(request).annotate(runners=Count("runner"))
 
@@ -555,8 +554,6 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="age", ordering="createdAt")
     def age(self, obj):
-        from django.utils.timesince import timesince
-
         return timesince(obj.createdAt)
 
     @admin.display(description="processing job token")

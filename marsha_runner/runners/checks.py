@@ -2,6 +2,9 @@
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.db import DatabaseError
+
+from .tokens import runner_tokens_in_use
 
 REQUIRED_SETTINGS = (
     "TRANSCODING_ENDED_CALLBACK_PATH",
@@ -45,9 +48,6 @@ def check_dev_runner_tokens(app_configs, **kwargs):
     """The dev tokens of env.d/peertube_runner are public: never in production."""
     if settings.DEBUG:
         return []
-    from django.db import DatabaseError
-
-    from .tokens import runner_tokens_in_use
 
     dev_tokens = {t for t in getattr(settings, "DEV_RUNNER_TOKENS", []) if t}
     try:

@@ -33,7 +33,7 @@ from django.views.decorators.http import require_POST
 from django_peertube_runner_connector.models import Runner, RunnerJob
 from django_peertube_runner_connector.utils.request import get_client_ip
 
-from .problems import RunnerRefusal, problem_response
+from .problems import RunnerRefusal, problem_response, runner_body
 from .protocol import (
     LAST_CONTACT_EVERY,
     TOKEN_MAX,
@@ -43,7 +43,6 @@ from .protocol import (
 )
 from .reservations import ANSWERED, reservations_answer
 from .selectors import runner_jobs_available
-from .views import runner_body
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,11 @@ the project needs from it (the video stream, the duration) without guessing miss
 import json
 import subprocess
 
+from django_peertube_runner_connector.storage import video_storage
+from django_peertube_runner_connector.utils.ffprobe import IMAGE_CODECS
+
+from marsha_runner.storage import storage_read_location
+
 PROBE_TIMEOUT = 120
 
 
@@ -54,8 +59,6 @@ def _ffprobe_complaint(stderr: bytes) -> str:
 
 def probe_video_stream(probe: dict) -> dict | None:
     """The first real video stream (cover art and other still images skipped), or None."""
-    from django_peertube_runner_connector.utils.ffprobe import IMAGE_CODECS
-
     for stream in probe.get("streams") or []:
         if stream.get("codec_type") == "video" and stream.get("codec_name") not in IMAGE_CODECS:
             return stream
@@ -80,9 +83,6 @@ def probe_stored(*, key: str) -> dict:
     ffprobe omits ``format.size`` for fMP4 read over HTTP; the storage knows it, and the
     library's VideoFile needs it (Marsha #2761: a missing size lost the rendition).
     """
-    from django_peertube_runner_connector.storage import video_storage
-
-    from marsha_runner.storage import storage_read_location
 
     probe = ffprobe(storage_read_location(video_storage, key))
     fmt = probe.setdefault("format", {})

@@ -20,8 +20,10 @@ import logging
 import re
 import uuid as uuid_lib
 from datetime import timedelta
+from urllib.parse import urlparse
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_peertube_runner_connector.models import (
@@ -30,6 +32,7 @@ from django_peertube_runner_connector.models import (
     RunnerJobState,
     RunnerJobType,
     RunnerRegistrationToken,
+    VideoFile,
 )
 from django_peertube_runner_connector.storage import video_storage
 
@@ -359,8 +362,6 @@ def runner_job_abort(
 
 def _success_payload(job: RunnerJob, files: dict) -> dict:
     """The handler's result payload from the multipart fields; 400 when a file is missing."""
-    from django.core.files.uploadedfile import UploadedFile
-
     if "transcription" in job.type:
         result = {
             "inputLanguage": files.get("payload[inputLanguage]"),
@@ -417,9 +418,6 @@ def runner_job_succeed(
 def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
     """The URL of the source a processing job transcodes (absolute when the job knows its
     domain); 404 when the video is not the job's or the source is gone."""
-    from urllib.parse import urlparse
-
-    from django_peertube_runner_connector.models import VideoFile
 
     job_uuid = runner_uuid_clean(job_uuid)
     video_uuid = runner_uuid_clean(video_uuid, name="video uuid")

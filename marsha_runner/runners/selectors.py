@@ -1,7 +1,13 @@
 """Read paths over the library's runner tables."""
 
-from django.db.models import F, Func, TextField
-from django_peertube_runner_connector.models import RunnerJob, RunnerJobState, RunnerJobType
+from django.db.models import Count, F, Func, IntegerField, Min, OuterRef, Q, Subquery, TextField
+from django_peertube_runner_connector.models import (
+    Runner,
+    RunnerJob,
+    RunnerJobState,
+    RunnerJobType,
+    Video,
+)
 
 from .models import RunnerJobFailure
 
@@ -76,7 +82,6 @@ def runners_with_activity(queryset, *, since):
     index-only scan: no GROUP BY, no heap column): one query for a page of runners, whatever
     the size of the jobs table.
     """
-    from django.db.models import IntegerField, OuterRef, Subquery
 
     class SubqueryCount(Subquery):
         template = "(SELECT count(*) FROM (%(subquery)s) _count)"
@@ -95,8 +100,6 @@ def runners_with_activity(queryset, *, since):
 
 def transcoded_video_directories(*, video_uuids) -> dict[str, str]:
     """{transcoded video uuid: its directory} for many jobs' videos in one query."""
-    from django_peertube_runner_connector.models import Video
-
     rows = Video.objects.filter(uuid__in=[u for u in video_uuids if u]).values_list(
         "uuid", "directory"
     )
@@ -111,8 +114,6 @@ def runner_jobs_of_videos(*, video_uuids):
 
 def transcoded_video_uuids_under(*, prefix: str) -> list[str]:
     """Uuids of the transcoded videos whose directory starts with ``prefix``."""
-    from django_peertube_runner_connector.models import Video
-
     return [
         str(u)
         for u in Video.objects.filter(directory__startswith=prefix).values_list("uuid", flat=True)
@@ -131,8 +132,6 @@ def runner_jobs_of_destination(*, destination: str):
 
 
 def _transcoded_video_uuids_at(directory: str):
-    from django_peertube_runner_connector.models import Video
-
     return Video.objects.filter(directory=directory).values_list("uuid", flat=True)
 
 
@@ -158,8 +157,6 @@ def runner_jobs_health_counted(*, errored_since) -> dict:
 
 def runner_jobs_oldest_pending():
     """Creation time of the oldest pending job (None when none waits): one index probe."""
-    from django.db.models import Min
-
     jobs = RunnerJob.objects.filter(state=RunnerJobState.PENDING)
     return jobs.aggregate(oldest=Min("createdAt"))["oldest"]
 
@@ -170,9 +167,6 @@ def runners_counts(*, online_since) -> dict:
     The library refreshes ``lastContact`` at most every five minutes, so ``online_since``
     must reach further back than that.
     """
-    from django.db.models import Count, Q
-    from django_peertube_runner_connector.models import Runner
-
     return Runner.objects.aggregate(
         online=Count("pk", filter=Q(lastContact__gte=online_since)),
         offline=Count("pk", filter=Q(lastContact__lt=online_since)),
@@ -184,8 +178,6 @@ def transcoding_destinations_finished(*, destinations) -> set[str]:
     three queries (not one per tree): what a watchdog looking at every processing video
     needs. A destination with two trees (a launch, then missing renditions) is finished only
     when both are."""
-    from django_peertube_runner_connector.models import Video
-
     directories = {
         str(uuid): directory
         for uuid, directory in Video.objects.filter(directory__in=list(destinations)).values_list(

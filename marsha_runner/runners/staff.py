@@ -27,6 +27,7 @@ from django_peertube_runner_connector.storage import video_storage
 
 from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
 from .observe import runner_job_finished_observe
+from .protocol import runner_unregister
 from .selectors import runner_job_video_uuid
 from .socket import runners_connected_count, runners_ping
 from .tokens import registration_token_generate
@@ -262,8 +263,6 @@ def registration_token_runners(*, token: RunnerRegistrationToken):
 def runner_unregister_staff(*, runner: Runner, dry_run: bool = False) -> str:
     """Unregister one runner (the protocol's ``runner_unregister``: its processing jobs go
     back to pending); says how many jobs that frees."""
-    from .protocol import runner_unregister
-
     processing = RunnerJob.objects.filter(runner=runner, state=RunnerJobState.PROCESSING).count()
     if dry_run:
         return f"will be unregistered; its {processing} processing job(s) go back to pending"

@@ -8,7 +8,6 @@ an upgrade of it cannot publish an action without our checks.
 """
 
 import functools
-import json
 import logging
 
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
@@ -20,22 +19,9 @@ from django_peertube_runner_connector.utils.request import get_client_ip
 from marsha_runner.storage.outages import is_outage, outage_describe, outage_retry_after
 
 from . import protocol
-from .problems import RunnerRefusal, problem_response
+from .problems import RunnerRefusal, problem_response, runner_body
 
 logger = logging.getLogger(__name__)
-
-
-def runner_body(request) -> dict:
-    """The call's values: a JSON object (peertube-runner) or form/multipart fields."""
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError as err:
-            raise RunnerRefusal(400, "invalid_request", "The body is not valid JSON.") from err
-        if not isinstance(data, dict):
-            raise RunnerRefusal(400, "invalid_request", "The body must be a JSON object.")
-        return data
-    return {key: request.POST.get(key) for key in request.POST}
 
 
 def runner_call(view):

@@ -1,11 +1,14 @@
 """System checks: a misconfigured storage fails at start, not at the first upload."""
 
 import shutil
+from urllib.parse import parse_qs, urlparse
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.files.storage import storages
 from django.utils.module_loading import import_string
 
+from . import SIGNATURE_PARAMETERS, storage_public_url
 from .base import UploadBackend
 
 
@@ -66,11 +69,6 @@ def check_persisted_urls(app_configs, **kwargs):
     and refuses the configuration when it is signed (a CloudFront signer, a custom storage
     class) or when a filesystem storage would publish its location on disk.
     """
-    from urllib.parse import parse_qs, urlparse
-
-    from django.core.files.storage import storages
-
-    from . import SIGNATURE_PARAMETERS, storage_public_url
 
     errors = []
     for alias in ("videos", "aws_legacy"):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from marsha_runner.errors import error_response
 
+from . import storage_replace, video_storage
 from .base import UploadRefused
 from .filesystem import check_policy
 
@@ -132,8 +133,6 @@ def filesystem_upload(request):
     the declared size exactly) and, beyond S3, checks the file part's own type; then streams
     the file into video storage. Errors in the API's shape, naming the field at fault.
     """
-    from . import storage_replace, video_storage
-
     if request.method != "POST":
         return error_response(
             405, "Only POST uploads here.", code="method_not_allowed", headers={"Allow": "POST"}

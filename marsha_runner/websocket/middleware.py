@@ -11,6 +11,9 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +43,6 @@ def _token_from_query(scope) -> str | None:
 
 def user_for_jwt(raw_token: str):
     """The active user owning a valid access token and the video change permission, else None."""
-    from rest_framework_simplejwt.exceptions import TokenError
-    from rest_framework_simplejwt.settings import api_settings
-    from rest_framework_simplejwt.tokens import AccessToken
-
     try:
         token = AccessToken(raw_token)  # signature, expiry and token type ("access")
     except TokenError:
