@@ -217,21 +217,6 @@ def transcoding_discard(*, prepared: TranscodingPrepared) -> None:
             logger.warning("Could not remove the thumbnail %s.", prepared.thumbnail_key)
 
 
-def transcoding_start(
-    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
-) -> str:
-    """``transcoding_prepare`` then ``transcoding_create``, discarding on failure: for callers
-    with no row of their own to re-check in between (commands, tests)."""
-    prepared = transcoding_prepare(
-        source_key=source_key, destination=destination, base_name=base_name, probe=probe
-    )
-    try:
-        return transcoding_create(prepared=prepared)
-    except Exception:
-        transcoding_discard(prepared=prepared)
-        raise
-
-
 def transcoding_outcome_get(*, destination: str) -> TranscodingOutcome | None:
     """The outcome of the transcoding written to ``destination``; None while one of its jobs
     is still active, or when no transcoding was started there."""

@@ -4,6 +4,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from marsha_runner.videos.constants import UploadState
+from marsha_runner.videos.launch import video_launch_transcoding
+from tests.factories import VideoFactory
+
 OUTCOMES = []
 
 
@@ -31,6 +35,22 @@ def store_clip(root: Path, key: str, **kwargs) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     make_clip(target, **kwargs)
     return key
+
+
+def upload_launched(root: Path, *, stamp: int = 100, write=None, **clip):
+    """A processing video whose upload (a clip, or what ``write(path)`` writes) is at its
+    source key, launched as production launches it (``videos.launch``: prepare, lock and
+    re-check, create); the video, reloaded."""
+    video = VideoFactory(upload_state=UploadState.PROCESSING, processing_stamp=stamp)
+    target = root / video.source_key(stamp)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if write is None:
+        make_clip(target, **clip)
+    else:
+        write(target)
+    video_launch_transcoding(video_id=video.id, stamp=stamp)
+    video.refresh_from_db()
+    return video
 
 
 def hls_rendition(tmp_path, resolution=240, fps=30):

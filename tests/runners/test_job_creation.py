@@ -1,4 +1,5 @@
-"""transcoding_start: the job tree, the fps fix, small inputs, atomicity; and a real runner."""
+"""A launch, on the production path (videos.launch): the job tree, the fps fix, small inputs,
+atomicity, refusals; and a real runner."""
 
 import json
 import subprocess
@@ -13,9 +14,15 @@ from django_peertube_runner_connector.models import (
 )
 
 from marsha_runner.runners import probe, socket, sources, transcoding
-from tests.runners.media import OUTCOMES, hls_rendition, store_clip
+from marsha_runner.videos.constants import UploadState
+from tests.runners.media import OUTCOMES, hls_rendition, upload_launched
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.django_db]
+
+
+def _tree_of(host, stamp):
+    """The uuid of the library's transcoded video of ``host``'s version ``stamp``."""
+    return str(Video.objects.get(directory=host.output_prefix(stamp)).uuid)
 
 
 def _ladder(video_uuid):
@@ -36,12 +43,11 @@ def test_720p_30fps_every_rendition_keeps_30fps(
 ):
     pings = []
     monkeypatch.setattr(socket, "runners_ping", lambda: pings.append(1))
-    key = store_clip(videos_root, "tmp/v1/video/100", width=1280, height=720, fps=30)
     with django_capture_on_commit_callbacks() as callbacks:
-        video_uuid = transcoding.transcoding_start(
-            source_key=key, destination="vod/v1/video/100", base_name="100"
-        )
+        host = upload_launched(videos_root, stamp=100, width=1280, height=720, fps=30)
         assert pings == []  # never before the commit: the runner would find nothing
+    video_uuid = _tree_of(host, 100)
+    prefix = host.output_prefix(100)
     assert _ladder(video_uuid) == [
         (240, 30, RunnerJobState.WAITING_FOR_PARENT_JOB, True),
         (360, 30, RunnerJobState.WAITING_FOR_PARENT_JOB, True),
@@ -49,11 +55,12 @@ def test_720p_30fps_every_rendition_keeps_30fps(
         (720, 30, RunnerJobState.PENDING, False),
     ]
     video = Video.objects.get(uuid=video_uuid)
-    assert (video.directory, video.baseFilename, video.duration) == ("vod/v1/video/100", "100", 2)
-    assert video.thumbnailFilename == "vod/v1/video/100/thumbnail.jpg"
-    assert (videos_root / "vod/v1/video/100/thumbnail.jpg").stat().st_size > 0
+    assert (video.directory, video.baseFilename, video.duration) == (prefix, "100", 2)
+    assert video.thumbnailFilename == host.thumbnail_key(100)
+    assert (videos_root / host.thumbnail_key(100)).stat().st_size > 0
     source = VideoFile.objects.get(video=video)
-    assert (source.filename, source.extname, source.resolution) == (key, "", 720)
+    assert (source.filename, source.extname, source.resolution) == (host.source_key(100), "", 720)
+    assert (host.launched_stamp, host.duration) == (100, 2.0)
     assert VideoJobInfo.objects.get(video=video).pendingTranscode == 4
     assert len(callbacks) == 1
     callbacks[0]()
@@ -61,10 +68,8 @@ def test_720p_30fps_every_rendition_keeps_30fps(
 
 
 def test_1080p_50fps_keeps_50_where_the_rules_allow(videos_root):
-    key = store_clip(videos_root, "tmp/v2/video/1", width=1920, height=1080, fps=50, seconds=1)
-    video_uuid = transcoding.transcoding_start(
-        source_key=key, destination="vod/v2/video/1", base_name="1"
-    )
+    host = upload_launched(videos_root, stamp=1, width=1920, height=1080, fps=50, seconds=1)
+    video_uuid = _tree_of(host, 1)
     got = [(r, fps) for r, fps, _, _ in _ladder(video_uuid)]
     # >= KEEP_ORIGIN_FPS_RESOLUTION_MIN (720) keep 50; below, the closest standard (25).
     assert got == [(240, 25), (360, 25), (480, 25), (720, 50), (1080, 50)]
@@ -72,54 +77,34 @@ def test_1080p_50fps_keeps_50_where_the_rules_allow(videos_root):
 
 def test_input_above_the_top_resolution_goes_down_to_it(videos_root, settings):
     settings.TRANSCODING_RESOLUTIONS_1080P = False
-    key = store_clip(videos_root, "tmp/v3/video/1", width=1920, height=1080, fps=30, seconds=1)
-    video_uuid = transcoding.transcoding_start(
-        source_key=key, destination="vod/v3/video/1", base_name="1"
-    )
+    host = upload_launched(videos_root, stamp=1, width=1920, height=1080, fps=30, seconds=1)
+    video_uuid = _tree_of(host, 1)
     assert [r for r, *_ in _ladder(video_uuid)] == [240, 360, 480, 720]
 
 
 def test_input_under_the_lowest_resolution_gives_one_rendition(videos_root):
-    key = store_clip(videos_root, "tmp/v4/video/1", width=178, height=100, fps=30, seconds=1)
-    video_uuid = transcoding.transcoding_start(
-        source_key=key, destination="vod/v4/video/1", base_name="1"
-    )
+    host = upload_launched(videos_root, stamp=1, width=178, height=100, fps=30, seconds=1)
+    video_uuid = _tree_of(host, 1)
     assert _ladder(video_uuid) == [(100, 30, RunnerJobState.PENDING, False)]
 
 
 def test_audio_only_is_refused(videos_root, tmp_path):
-    target = videos_root / "tmp/v5/video/1"
-    target.parent.mkdir(parents=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=1",
-            "-f",
-            "mp4",
-            str(target),
-        ],
-        check=True,
-    )
-    with pytest.raises(transcoding.SourceRefused, match="no video stream"):
-        transcoding.transcoding_start(
-            source_key="tmp/v5/video/1", destination="vod/v5/video/1", base_name="1"
-        )
+    def sine(target):
+        args = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-f", "mp4"]
+        subprocess.run([*args, str(target)], check=True)
+
+    host = upload_launched(videos_root, stamp=1, write=sine)
+    assert host.upload_state == UploadState.ERROR
+    assert host.upload_error_reason == "no video stream found (an audio file, or images only)"
+    assert host.launched_stamp is None
     assert not Video.objects.exists()
 
 
 def test_text_file_is_unreadable(videos_root):
-    target = videos_root / "tmp/v6/video/1"
-    target.parent.mkdir(parents=True)
-    target.write_text("not a video")
-    with pytest.raises(transcoding.SourceUnreadable, match="Invalid data found"):
-        transcoding.transcoding_start(
-            source_key="tmp/v6/video/1", destination="vod/v6/video/1", base_name="1"
-        )
+    host = upload_launched(videos_root, stamp=1, write=lambda target: target.write_text("text"))
+    assert host.upload_state == UploadState.ERROR
+    assert host.upload_error_reason.startswith("unreadable container: ")
+    assert "Invalid data found" in host.upload_error_reason
     with pytest.raises(transcoding.SourceUnreadable, match="No such file or directory"):
         transcoding.transcoding_probe(source_key="tmp/v6/video/missing")
     assert not Video.objects.exists()
@@ -139,15 +124,16 @@ def test_failure_midway_leaves_no_rows(videos_root, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(handlers.HLSTranscodingJobHandler, "create_runner_job", failing)
-    key = store_clip(videos_root, "tmp/v7/video/1", fps=30, seconds=1)
-    with pytest.raises(RuntimeError, match="went away"):
-        transcoding.transcoding_start(source_key=key, destination="vod/v7/video/1", base_name="1")
+    host = upload_launched(videos_root, stamp=1, fps=30, seconds=1)
     assert len(calls) == 3
+    assert host.upload_state == UploadState.ERROR
+    assert host.upload_error_reason == "the transcoding could not be started"
+    assert host.launched_stamp is None
     assert not Video.objects.exists()
     assert not VideoFile.objects.exists()
     assert not RunnerJob.objects.exists()
     assert not VideoJobInfo.objects.exists()
-    assert not (videos_root / "vod/v7/video/1/thumbnail.jpg").exists()
+    assert not (videos_root / host.thumbnail_key(1)).exists()
 
 
 @pytest.mark.e2e
@@ -160,14 +146,14 @@ def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, 
     settings.TRANSCODING_RESOLUTIONS_480P = False
     OUTCOMES.clear()
     runner_seed(registration_token="ptrrt-e2e", runner_name="e2e", runner_token="ptrt-e2e")
-    key = store_clip(videos_root, "tmp/v8/video/7", width=1280, height=720, fps=30, seconds=2)
     client = RunnerClient(live_server_url, "ptrt-e2e")
     client.connect()
-    transcoding.transcoding_start(source_key=key, destination="vod/v8/video/7", base_name="7")
+    host = upload_launched(videos_root, stamp=7, width=1280, height=720, fps=30, seconds=2)
+    key, prefix = host.source_key(7), host.output_prefix(7)
     assert client.wait_ping(10), "no available-jobs ping after commit"
     assert client.run_until_idle(timeout=120) == 3
     assert client.ffmpeg_seconds > 0
-    dest = videos_root / "vod/v8/video/7"
+    dest = videos_root / prefix
     for res in (240, 360, 720):
         playlist = (dest / f"7-{res}.m3u8").read_text()
         assert f'URI="7-{res}-fragmented.mp4"' in playlist
@@ -200,11 +186,11 @@ def test_a_real_runner_transcodes_every_rendition(videos_root, live_server_url, 
     outcome = OUTCOMES[0]
     assert outcome.succeeded and outcome.error is None
     assert outcome.resolutions == [240, 360, 720]
-    assert outcome.video_keys[720] == "vod/v8/video/7/7-720-fragmented.mp4"
-    assert outcome.playlist_keys[240] == "vod/v8/video/7/7-240.m3u8"
-    assert outcome.master_playlist_key == "vod/v8/video/7/master.m3u8"
-    assert outcome.thumbnail_key == "vod/v8/video/7/thumbnail.jpg"
-    sources.transcoding_release_source(destination="vod/v8/video/7")
+    assert outcome.video_keys[720] == host.rendition_video_key(7, 720)
+    assert outcome.playlist_keys[240] == host.rendition_playlist_key(7, 240)
+    assert outcome.master_playlist_key == host.master_playlist_key(7)
+    assert outcome.thumbnail_key == host.thumbnail_key(7)
+    sources.transcoding_release_source(destination=prefix)
     assert not (videos_root / key).exists()
 
 

@@ -10,10 +10,9 @@ import requests
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
 from marsha_runner.devrunner.client import RunnerClient
-from marsha_runner.runners import transcoding
 from marsha_runner.runners.tokens import runner_seed
 from tests.runners.factories import job_tree
-from tests.runners.media import store_clip
+from tests.runners.media import upload_launched
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg]
 
@@ -36,12 +35,11 @@ def _recording_session():
 def test_two_jobs_in_flight_at_once(videos_root, live_server_url, settings):
     settings.TRANSCODING_RESOLUTIONS_480P = False  # 720p source: 720 then 360 and 240 at once
     runner_seed(registration_token="ptrrt-c", runner_name="conc", runner_token="ptrt-conc")
-    key = store_clip(videos_root, "tmp/c1/video/1", width=1280, height=720, seconds=2)
     session = _recording_session()
     client = RunnerClient(live_server_url, "ptrt-conc", session=session)
     assert client.concurrency == 2
     client.connect()
-    transcoding.transcoding_start(source_key=key, destination="vod/c1/video/1", base_name="1")
+    upload_launched(videos_root, stamp=1, width=1280, height=720, seconds=2)
     assert client.wait_ping(10)
 
     assert client.run_until_idle(timeout=180, idle=2) == 3
