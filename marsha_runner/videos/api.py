@@ -5,6 +5,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -18,7 +19,7 @@ from rest_framework.views import APIView
 from marsha_runner.errors import RequestTooLarge, error_responses
 
 from . import hls, selectors
-from .constants import UploadState
+from .constants import SubtitleState, UploadState
 from .media_urls import video_urls_for_client
 from .models import Video
 from .transitions import VideoRefused
@@ -36,7 +37,17 @@ class CanChangeVideos(BasePermission):
 
 
 @extend_schema_serializer(component_name="Video")
+class SubtitleTrackOutputSerializer(serializers.Serializer):
+    language = serializers.CharField(allow_null=True, help_text="Null until it is ready.")
+    state = serializers.ChoiceField(choices=SubtitleState.choices)
+    error_reason = serializers.CharField(allow_blank=True)
+
+
 class VideoOutputSerializer(serializers.ModelSerializer):
+    subtitles = serializers.SerializerMethodField(
+        help_text="The transcriptions of the served version with their state (pending, "
+        "ready, error with the reason); a ready one's file is in `urls.subtitles`."
+    )
     playable = serializers.BooleanField(
         read_only=True,
         help_text="Whether `urls` can be played now: true from the first stored rendition of "
@@ -58,6 +69,7 @@ class VideoOutputSerializer(serializers.ModelSerializer):
             "duration",
             "size",
             "urls",
+            "subtitles",
             "playable",
             "playable_on",
             "created_on",
@@ -69,6 +81,11 @@ class VideoOutputSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["urls"] = video_urls_for_client(video=instance)
         return data
+
+    @extend_schema_field(SubtitleTrackOutputSerializer(many=True))
+    def get_subtitles(self, video) -> list:
+        tracks = selectors.video_subtitle_tracks(video=video)
+        return SubtitleTrackOutputSerializer(tracks, many=True).data
 
 
 UploadOutputSerializer = inline_serializer(

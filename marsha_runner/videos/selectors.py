@@ -33,13 +33,29 @@ def video_outputs_root(*, video_id) -> str:
 
 def video_list(*, upload_states=None, ids=None) -> QuerySet[Video]:
     """Videos by creation, newest first (ties by id, so pages never overlap); optionally only
-    those in ``upload_states`` or with one of ``ids``. One query, whatever the size."""
-    videos = Video.objects.order_by("-created_on", "-id")
+    those in ``upload_states`` or with one of ``ids``. One query, whatever the size, and one
+    for the subtitle tracks of a page."""
+    videos = Video.objects.order_by("-created_on", "-id").prefetch_related("subtitle_tracks")
     if upload_states:
         videos = videos.filter(upload_state__in=upload_states)
     if ids:
         videos = videos.filter(id__in=ids)
     return videos
+
+
+def video_subtitle_tracks(*, video: Video) -> list[dict]:
+    """The subtitle tracks of the served version, oldest first, with their state (a ready
+    one's URL is in ``urls["subtitles"]``). Reads ``subtitle_tracks.all()``: a prefetch
+    serves a page of videos in one query."""
+    stamp = video.active_stamp
+    tracks = sorted(
+        (t for t in video.subtitle_tracks.all() if stamp is not None and t.stamp == stamp),
+        key=lambda track: track.created_on,
+    )
+    return [
+        {"language": t.language or None, "state": t.state, "error_reason": t.error_reason}
+        for t in tracks
+    ]
 
 
 def video_titles_of_destinations(destinations) -> dict[str, tuple[str, str]]:

@@ -118,6 +118,7 @@ def test_success_stores_one_track_shown_in_the_api(
     api.force_authenticate(editor)
     detail = api.get(f"/api/videos/{ready_video.id}/").json()
     assert detail["urls"]["subtitles"] == {"en": url}
+    assert detail["subtitles"] == [{"language": "en", "state": "ready", "error_reason": ""}]
 
     # A later URL refresh (backfill) keeps the track; a second request is refused.
     media_urls.video_refresh_urls(video=ready_video)

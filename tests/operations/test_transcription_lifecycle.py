@@ -10,11 +10,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django_peertube_runner_connector.models import Runner, RunnerJob, RunnerJobState
 from django_peertube_runner_connector.models import Video as TranscodedVideo
+from rest_framework.test import APIClient
 
 from marsha_runner.devrunner.client import TRANSCRIPTION_JOB, RunnerClient
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
@@ -79,6 +81,22 @@ def test_cancelling_a_pending_job_fails_its_track_and_allows_transcribe_again(
     )
     assert transcoded_state(ready_video) == published, "the transcoding outcome is untouched"
     assert_transcribe_again(ready_video)
+    # The API lists both, with their state (the failed one's reason).
+    editor = User.objects.create_user("editor", password="editor-password-1")
+    editor.user_permissions.add(
+        Permission.objects.get(codename="change_video", content_type__app_label="videos")
+    )
+    api = APIClient()
+    api.force_authenticate(editor)
+    detail = api.get(f"/api/videos/{ready_video.id}/").json()
+    assert detail["subtitles"] == [
+        {
+            "language": None,
+            "state": "error",
+            "error_reason": "The transcription job was cancelled.",
+        },
+        {"language": None, "state": "pending", "error_reason": ""},
+    ]
 
 
 def test_cancelling_a_processing_job_fails_its_track_and_the_runner_is_turned_away(
