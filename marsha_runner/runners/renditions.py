@@ -35,16 +35,32 @@ def transcoding_ladder_of(*, key: str) -> list[tuple[int, int]]:
     )
 
 
+def transcoding_renditions_probe(*, source_key: str, existing: dict) -> dict:
+    """ffprobe of the source and of each stored rendition of ``existing`` ({resolution:
+    key}): the slow part of ``transcoding_add_renditions``, to run before any lock."""
+    return {
+        "source": transcoding_probe(source_key=source_key),
+        "renditions": {resolution: probe_stored(key=key) for resolution, key in existing.items()},
+    }
+
+
 def transcoding_add_renditions(
-    *, source_key: str, destination: str, base_name: str, existing: dict, missing: list
+    *,
+    source_key: str,
+    destination: str,
+    base_name: str,
+    existing: dict,
+    missing: list,
+    probed: dict | None = None,
 ) -> str:
     """A transcoded video for ``destination`` that already holds the renditions ``existing``
     ({resolution: key}, probed and listed in its playlist, so the master names them all) and
     one independent HLS job per ``missing`` (resolution, fps) from ``source_key``. Rows in
     the caller's transaction; runners pinged on commit. Returns the transcoded video's uuid.
+    ``probed``: ``transcoding_renditions_probe``'s answer, made before the caller's lock.
     """
-    probes = {resolution: probe_stored(key=key) for resolution, key in existing.items()}
-    source_probe = transcoding_probe(source_key=source_key)
+    probed = probed or transcoding_renditions_probe(source_key=source_key, existing=existing)
+    probes, source_probe = probed["renditions"], probed["source"]
     thumbnail = f"{destination}/thumbnail.jpg"
     domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
     with transaction.atomic():

@@ -11,6 +11,8 @@ from .selectors import ACTIVE_STATES, runner_jobs_active_exist
 
 logger = logging.getLogger(__name__)
 
+UPLOADS_PREFIX = "tmp/"  # where uploads land (the videos app's SOURCE_KEY)
+
 
 def transcoding_release_source(*, destination: str) -> None:
     """Delete the temp source object and its library row once no job needs it."""
@@ -19,7 +21,10 @@ def transcoding_release_source(*, destination: str) -> None:
             continue
         for source in VideoFile.objects.filter(video=video, streamingPlaylist__isnull=True):
             try:
-                if source.filename and video_storage.exists(source.filename):
+                # Only an upload is ours to delete: a staff transcoding may read a served
+                # rendition or a migrated legacy mp4 where it is.
+                uploaded = (source.filename or "").startswith(UPLOADS_PREFIX)
+                if uploaded and video_storage.exists(source.filename):
                     video_storage.delete(source.filename)
             except Exception:  # noqa: BLE001  (storage down: keep the row, retry later)
                 logger.warning("Could not delete the source %s.", source.filename)
@@ -57,7 +62,9 @@ def transcoding_source_delete(*, destination: str, source_key: str, dry_run: boo
 def transcoding_sources_listed() -> list[str]:
     """Keys of the uploaded sources the library still has rows for (cleanup candidates)."""
     return list(
-        VideoFile.objects.filter(streamingPlaylist__isnull=True, filename__startswith="tmp/")
+        VideoFile.objects.filter(
+            streamingPlaylist__isnull=True, filename__startswith=UPLOADS_PREFIX
+        )
         .values_list("filename", flat=True)
         .distinct()
     )

@@ -23,6 +23,8 @@ from .constants import StorageLocation, storage_location_label
 from .models import Video
 from .resources import VideoResource
 from .staff_transcoding import (
+    KEEPS_SERVING,
+    LATER,
     video_retranscode,
     video_switch_to_peertube,
     video_transcode_missing,
@@ -266,6 +268,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         permission="retranscode_video",
         description="Re-trigger transcoding",
         refusals=(VideoRefused,),
+        notes=(LATER, KEEPS_SERVING),
     )
     def retranscode(self, request, video, *, dry_run):
         return video_retranscode(video_id=video.id, dry_run=dry_run)
@@ -274,6 +277,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         permission="transcode_missing_video",
         description="Transcode missing renditions",
         refusals=(VideoRefused,),
+        notes=(LATER, KEEPS_SERVING),
     )
     def transcode_missing(self, request, video, *, dry_run):
         return video_transcode_missing(video_id=video.id, dry_run=dry_run)
@@ -282,6 +286,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         permission="switch_pipeline_video",
         description="Switch to the PEERTUBE pipeline",
         refusals=(VideoRefused,),
+        notes=(LATER, KEEPS_SERVING),
     )
     def switch_to_peertube(self, request, video, *, dry_run):
         return video_switch_to_peertube(video_id=video.id, dry_run=dry_run)

@@ -50,6 +50,9 @@ LEGACY_MP4 = "mp4/{stamp}_{resolution}.mp4"
 LEGACY_THUMBNAIL = "thumbnails/{stamp}_{resolution}.0000000.jpg"
 LEGACY_PREVIEW = "previews/{stamp}_100.jpg"
 MIGRATED_PREFIX = "aws/"
+# A staff transcoding's source still in the AWS bucket: Video.transcode_source starts with this
+# mark, and the launch task copies the object into the video storage before it reads it.
+LEGACY_SOURCE_MARK = "aws-bucket:"
 
 
 class SubtitleState(models.TextChoices):

@@ -5,6 +5,11 @@ import logging
 from celery import current_app
 from django.db import transaction
 
+from marsha_runner.runners.renditions import (
+    transcoding_add_renditions,
+    transcoding_ladder_of,
+    transcoding_renditions_probe,
+)
 from marsha_runner.runners.transcoding import (
     SourceRefused,
     SourceUnreadable,
@@ -12,10 +17,11 @@ from marsha_runner.runners.transcoding import (
     transcoding_discard,
     transcoding_prepare,
 )
-from marsha_runner.storage import video_storage
+from marsha_runner.storage import legacy_storage, storage_copy, video_storage
 
+from .constants import LEGACY_SOURCE_MARK, UploadState
 from .models import Video
-from .transitions import video_error, video_is_processing
+from .transitions import video_error, video_is_processing, video_notify_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +84,12 @@ def _video_launch(*, video_id, stamp: int) -> None:
     if not _launch_due(video, stamp):
         logger.info("Launch of video %s stamp %s: nothing to do.", video_id, stamp)
         return
+    source_key = video_launch_source(video=video, stamp=stamp)
+    if stamp == video.active_stamp:  # the served version: its missing renditions only
+        _video_add_missing(video=video, stamp=stamp, source_key=source_key)
+        return
     prepared = transcoding_prepare(
-        source_key=video.source_key(stamp),
+        source_key=source_key,
         destination=video.output_prefix(stamp),
         base_name=str(stamp),
     )
@@ -102,6 +112,57 @@ def _video_launch(*, video_id, stamp: int) -> None:
     finally:
         if discard:
             transcoding_discard(prepared=prepared)
+
+
+def video_launch_source(*, video: Video, stamp: int) -> str:
+    """The key the launch of ``stamp`` reads: its own upload, or the object a staff action
+    named (``transcode_source``, read where it is); a legacy mp4 still in the AWS bucket is
+    copied to the upload key first (CopyObject when both are S3 behind one endpoint). Slow
+    I/O: only here, in the task, outside any transaction."""
+    source = video.transcode_source
+    if not source:
+        return video.source_key(stamp)
+    if not source.startswith(LEGACY_SOURCE_MARK):
+        return source
+    key = video.source_key(stamp)
+    legacy_key = source[len(LEGACY_SOURCE_MARK) :]
+    if not legacy_storage().exists(legacy_key):
+        raise SourceRefused("its legacy mp4 is no longer in the AWS bucket")
+    how = storage_copy(legacy_storage(), legacy_key, video_storage(), key)
+    logger.info("Video %s stamp %s: legacy mp4 %s (%s).", video.id, stamp, legacy_key, how)
+    return key
+
+
+def _video_add_missing(*, video: Video, stamp: int, source_key: str) -> None:
+    """Jobs for the renditions the served version's ladder lacks: the ladder and the stored
+    renditions probed first (no lock), then the row locked, re-checked and the jobs created
+    with the ``launched_stamp`` marker. A complete ladder puts the video back to ready."""
+    have = sorted({int(r) for r in video.resolutions or []})
+    ladder = transcoding_ladder_of(key=source_key)
+    missing = [(r, fps) for r, fps in ladder if r not in have]
+    existing = {r: video.rendition_video_key(stamp, r) for r in have}
+    probed = transcoding_renditions_probe(source_key=source_key, existing=existing)
+    with transaction.atomic():
+        locked = Video.objects.select_for_update().filter(id=video.id).first()
+        if not _launch_due(locked, stamp):
+            return
+        if missing:
+            transcoding_add_renditions(
+                source_key=source_key,
+                destination=video.output_prefix(stamp),
+                base_name=str(stamp),
+                existing=existing,
+                missing=missing,
+                probed=probed,
+            )
+        else:
+            locked.upload_state = UploadState.READY
+            locked.upload_error_reason = ""
+            video_notify_on_commit(locked)
+        locked.launched_stamp = stamp
+        locked.save(update_fields=["launched_stamp", "upload_state", "upload_error_reason"])
+    names = ", ".join(f"{r}p" for r, _fps in missing) or "none: its ladder is complete"
+    logger.info("Video %s stamp %s: missing renditions %s.", video.id, stamp, names)
 
 
 def _launch_due(video: Video | None, stamp: int) -> bool:

@@ -56,6 +56,14 @@ class Video(models.Model):
         help_text="Size in bytes the client declared for the pending upload (it must match).",
     )
     urls = models.JSONField(null=True, blank=True, help_text="Persisted URLs of the version.")
+    transcode_source = models.CharField(
+        max_length=1024,
+        blank=True,
+        default="",
+        help_text="What the launch of the processing version reads when it is not its own "
+        "upload (staff actions): a key of the video storage, read where it is, or a legacy "
+        "mp4 of the AWS bucket (marked), copied by the launch task.",
+    )
     processing_by_staff = models.BooleanField(
         default=False,
         help_text="The processing version was asked by staff (re-trigger, switch, missing "

@@ -13,6 +13,9 @@ from .models import Video
 
 logger = logging.getLogger(__name__)
 
+# The reason of a ready video whose new version failed (its served one stays).
+NEW_VERSION_FAILED = "The new version could not be made; the served one stays"
+
 
 class VideoRefused(ValueError):
     """A client request this video cannot accept now; the message says why (a 4xx).
@@ -43,17 +46,24 @@ def video_is_processing(video: Video | None, stamp: int) -> bool:
 @transaction.atomic
 def video_error(*, video_id, stamp: int, reason: str) -> bool:
     """``processing`` → ``error`` with ``reason``, for this stamp only (a failed launch or
-    transcoding, a watchdog giving up).
+    transcoding, a watchdog giving up); ``ready`` again, the failure noted, when a served
+    version exists (a failed re-trigger, switch or upload of a new version).
 
     False when the video is no longer processing this stamp: nothing is changed twice.
     """
     video = Video.objects.select_for_update().filter(id=video_id).first()
     if not video_is_processing(video, stamp):
         return False
-    video.upload_state = UploadState.ERROR
-    video.upload_error_reason = reason[:1000]
+    if video.active_stamp is not None:
+        # A served version stays served: the video is ready again (it plays, the API says
+        # so), and the failed attempt is noted in its reason, shown on its admin page.
+        video.upload_state = UploadState.READY
+        video.upload_error_reason = f"{NEW_VERSION_FAILED}: {reason}"[:1000]
+    else:
+        video.upload_state = UploadState.ERROR
+        video.upload_error_reason = reason[:1000]
     video.save(update_fields=["upload_state", "upload_error_reason", "updated_on"])
-    logger.info("Video %s stamp %s: error (%s).", video_id, stamp, reason)
+    logger.info("Video %s stamp %s: %s (%s).", video_id, stamp, video.upload_state, reason)
     video_notify_on_commit(video)
     return True
 

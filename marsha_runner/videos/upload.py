@@ -61,12 +61,14 @@ def video_initiate_upload(*, video_id, filename: str, mimetype: str, size: int) 
     video.upload_declared_size = size
     video.upload_state = UploadState.PENDING
     video.upload_error_reason = ""
+    video.transcode_source = ""  # this stamp's launch reads its own upload
     video.save(
         update_fields=[
             "processing_stamp",
             "upload_declared_size",
             "upload_state",
             "upload_error_reason",
+            "transcode_source",
         ]
     )
     return answer

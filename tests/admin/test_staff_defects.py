@@ -175,7 +175,6 @@ def test_defect_3_a_stale_row_says_changed_since_the_export(admin_client, export
 # --- 4. A failed Re-trigger leaves a ready video ready -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: fixed with the services split (next merge)")
 def test_defect_4_failed_retrigger_leaves_a_ready_video_ready(
     client, videos_root, django_capture_on_commit_callbacks
 ):
@@ -382,7 +381,6 @@ def forbid_io(monkeypatch):
     return armed
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: fixed with the services split (next merge)")
 def test_defect_10_actions_do_no_io_in_the_request(
     client, videos_root, legacy_root, forbid_io, django_capture_on_commit_callbacks
 ):

@@ -67,7 +67,7 @@ def test_transcode_missing_renditions(client, incomplete, live_server_url, tmp_p
     client.force_login(staff_user("transcode_missing_video", username="ops"))
 
     html = post_action(client, Video, "transcode_missing", [video, complete]).content.decode()
-    assert "will get 240p, from its 360p rendition" in html
+    assert "will get the missing 240p, from its 360p rendition" in html
     assert "skipped: its ladder is complete (240p)" in html
     assert not RunnerJob.objects.exists()
 

@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from marsha_runner.videos.constants import TranscodePipeline, UploadState
+from marsha_runner.videos.launch import video_launch_source
 from marsha_runner.videos.models import Video
 from tests.factories import VideoFactory
 
@@ -76,12 +77,16 @@ def test_retranscode_confirmation_then_effect(client, videos, django_capture_on_
     with django_capture_on_commit_callbacks() as callbacks:
         response = post_action(client, Video, "retranscode", selection, confirmed=True)
     storage = storages["videos"]
-    for video, content in ((errored, b"kept upload"), (ready, b"480p rendition")):
+    for video, source in (
+        (errored, errored.source_key(STAMP)),
+        (ready, ready.rendition_video_key(STAMP, 480)),
+    ):
         video.refresh_from_db()
         assert video.upload_state == UploadState.PROCESSING
         assert video.processing_stamp > STAMP
-        with storage.open(video.source_key(video.processing_stamp)) as handle:
-            assert handle.read() == content
+        # The launch reads the existing object where it is: nothing was copied.
+        assert video.transcode_source == source
+        assert not storage.exists(video.source_key(video.processing_stamp))
     # A ready video keeps serving its version until the new one is complete.
     assert ready.urls == {"manifests": {"hls": "http://x/master.m3u8"}}
     assert ready.uploaded_on == Video.stamp_to_datetime(STAMP)
@@ -90,7 +95,7 @@ def test_retranscode_confirmation_then_effect(client, videos, django_capture_on_
     assert len(callbacks) >= 2  # the launches, enqueued after commit
 
     messages = messages_of(response)
-    assert "errored (processing): transcoding again from its kept upload." in messages
+    assert "errored (processing): transcoding again from its kept upload (enqueued)." in messages
     assert any("skipped: no source left" in m for m in messages)
     assert any("2 done, 3 skipped" in m for m in messages)
     assert set(LogEntry.objects.values_list("object_id", flat=True)) == {
@@ -148,15 +153,20 @@ def test_switch_to_peertube(client, legacy_videos, django_capture_on_commit_call
     assert "skipped: its pipeline is PEERTUBE, not AWS" in html
 
     skipped_before = {v.pk: row(v) for v in (missing, peertube)}
-    with django_capture_on_commit_callbacks():
+    with django_capture_on_commit_callbacks() as launches:
         response = post_action(client, Video, "switch_to_peertube", selection, confirmed=True)
     legacy.refresh_from_db()
     assert legacy.upload_state == UploadState.PROCESSING
     # Still AWS and serving its legacy version until the new one is ready.
     assert legacy.transcode_pipeline == TranscodePipeline.AWS
     assert legacy.urls == {"manifests": {"hls": "http://aws/legacy.m3u8"}}
-    with storages["videos"].open(legacy.source_key(legacy.processing_stamp)) as handle:
+    # Nothing copied in the request: the launch task copies the mp4, out of any lock.
+    key = legacy.source_key(legacy.processing_stamp)
+    assert not storages["videos"].exists(key)
+    assert video_launch_source(video=legacy, stamp=legacy.processing_stamp) == key
+    with storages["videos"].open(key) as handle:
         assert handle.read() == b"legacy 1080p"
+    assert launches  # the launch, enqueued after commit
     assert {pk: row(Video(pk=pk)) for pk in skipped_before} == skipped_before
     assert any("1 done, 2 skipped" in m for m in messages_of(response))
     assert list(LogEntry.objects.values_list("object_id", flat=True)) == [str(legacy.pk)]
