@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('videos', '0008_upload_ended_on'),
+        ('videos', '0009_subtitle_track_admin_indexes'),
     ]
 
     operations = [
