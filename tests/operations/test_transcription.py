@@ -67,6 +67,17 @@ def ready_video(videos_root, live_server_url, runner_token, tmp_path):
     return video
 
 
+def api_detail(video) -> dict:
+    """The video as the API shows it to an editor."""
+    editor = User.objects.create_user("editor", password="editor-password-1")
+    editor.user_permissions.add(
+        Permission.objects.get(codename="change_video", content_type__app_label="videos")
+    )
+    api = APIClient()
+    api.force_authenticate(editor)
+    return api.get(f"/api/videos/{video.id}/").json()
+
+
 def transcription_job(track) -> RunnerJob:
     return RunnerJob.objects.get(uuid=track.job_uuid)
 
@@ -110,13 +121,7 @@ def test_success_stores_one_track_shown_in_the_api(
     url = storage_public_url(storage, track.key)
     assert ready_video.urls["subtitles"] == {"en": url}
     assert ready_video.urls["mp4"], "the other URLs are kept"
-    editor = User.objects.create_user("editor", password="editor-password-1")
-    editor.user_permissions.add(
-        Permission.objects.get(codename="change_video", content_type__app_label="videos")
-    )
-    api = APIClient()
-    api.force_authenticate(editor)
-    detail = api.get(f"/api/videos/{ready_video.id}/").json()
+    detail = api_detail(ready_video)
     assert detail["urls"]["subtitles"] == {"en": url}
     assert detail["subtitles"] == [{"language": "en", "state": "ready", "error_reason": ""}]
 

@@ -10,13 +10,11 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django_peertube_runner_connector.models import Runner, RunnerJob, RunnerJobState
 from django_peertube_runner_connector.models import Video as TranscodedVideo
-from rest_framework.test import APIClient
 
 from marsha_runner.devrunner.client import TRANSCRIPTION_JOB, RunnerClient
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
@@ -27,7 +25,12 @@ from marsha_runner.runners.staff import (
 )
 from marsha_runner.videos.constants import SubtitleState
 from marsha_runner.videos.models import Video
-from tests.operations.test_transcription import client, ready_video, runner_token  # noqa: F401
+from tests.operations.test_transcription import (  # noqa: F401
+    api_detail,
+    client,
+    ready_video,
+    runner_token,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ffmpeg, pytest.mark.speech]
 
@@ -82,13 +85,7 @@ def test_cancelling_a_pending_job_fails_its_track_and_allows_transcribe_again(
     assert transcoded_state(ready_video) == published, "the transcoding outcome is untouched"
     assert_transcribe_again(ready_video)
     # The API lists both, with their state (the failed one's reason).
-    editor = User.objects.create_user("editor", password="editor-password-1")
-    editor.user_permissions.add(
-        Permission.objects.get(codename="change_video", content_type__app_label="videos")
-    )
-    api = APIClient()
-    api.force_authenticate(editor)
-    detail = api.get(f"/api/videos/{ready_video.id}/").json()
+    detail = api_detail(ready_video)
     assert detail["subtitles"] == [
         {
             "language": None,
