@@ -64,7 +64,8 @@ def whisper_available(model: str | None = None) -> bool:
     return faster_whisper is not None and bool(model or whisper_default_model())
 
 
-def _model(name: str):
+def whisper_model_load(name: str):
+    """The model ``name``, loaded once per process (CTranslate2, CPU, int8)."""
     with _models_lock:
         model = _models.get(name)
         if model is None:
@@ -114,7 +115,7 @@ def whisper_transcribe(
         raise TranscriptionFailed("faster-whisper or its model is not installed (make install)")
     if not media_has_audio(media):
         raise TranscriptionFailed(NO_AUDIO)
-    whisper = _model(model)
+    whisper = whisper_model_load(model)
     with _transcribe_lock:
         started = time.monotonic()
         segments, info = whisper.transcribe(str(media), language=language or None)
