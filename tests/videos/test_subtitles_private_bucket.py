@@ -9,7 +9,6 @@ from django.core.files.storage import storages
 
 from tests.videos.test_urls import STAMP, private_hls  # noqa: F401
 
-
 VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello.\n"
 
 
