@@ -45,6 +45,7 @@ from .callbacks import transcoding_ended_notify
 from .observe import runner_job_finished_observe
 from .priority import JobPriority
 from .probe import probe_duration, probe_stored
+from .requeue import runner_job_abort, runner_job_to_pending
 from .selectors import runner_job_video_uuid
 from .socket import runners_ping_on_commit
 
@@ -227,9 +228,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         self.specific_error(runner_job, message, next_state)
 
         if next_state == RunnerJobState.PENDING:
-            runner_job.reset_to_pending()
-            runner_job.save()
-            runners_ping_on_commit()
+            runner_job_to_pending(job=runner_job, failures=runner_job.failures)
         else:
             runner_job.error = message
             runner_job.set_to_error_or_cancel(next_state)
@@ -239,10 +238,4 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
 
     def abort(self, runner_job: RunnerJob):
         """Back to pending for another runner, unless it failed too often (counted)."""
-        if runner_job.failures >= settings.TRANSCODING_RUNNER_MAX_FAILURE:
-            self.error(runner_job, "Aborted too many times.")
-            return
-        self.specific_abort(runner_job)
-        runner_job.reset_to_pending()
-        runner_job.save()
-        runners_ping_on_commit()
+        runner_job_abort(self, runner_job)

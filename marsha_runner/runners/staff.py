@@ -8,7 +8,6 @@ reason) when it does nothing to that object.
 """
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -28,11 +27,12 @@ from django_peertube_runner_connector.storage import video_storage
 from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
 from .observe import runner_job_finished_observe
 from .protocol import runner_unregister
+from .requeue import runner_job_to_pending
 from .selectors import runner_job_video_uuid
 from .socket import runners_connected_count, runners_ping
 from .tokens import registration_token_generate
 from .transcription import CANCELLED, transcription_tell_on_commit
-from .watchdog import FINISHED_STATES, runner_jobs_prune_batch
+from .watchdog import FINISHED_STATES, runner_job_is_stalled, runner_jobs_prune_batch
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +51,6 @@ class StaffRefused(ValueError):
 
 def _label(state) -> str:
     return RunnerJobState(state).label.lower()
-
-
-def runner_job_is_stalled(job: RunnerJob, *, now=None) -> bool:
-    """Processing without news for ``RUNNERS_STALLED_JOB_TIMEOUT`` seconds."""
-    now = now or timezone.now()
-    timeout = timedelta(seconds=settings.RUNNERS_STALLED_JOB_TIMEOUT)
-    return job.state == RunnerJobState.PROCESSING and job.updatedAt < now - timeout
 
 
 def _descendant_ids(job_ids) -> list:
@@ -162,18 +155,8 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
         if job.state == RunnerJobState.PARENT_ERRORED:
             raise StaffRefused("its parent errored: requeue the parent job")
         reopened = _video_reopen(job)
+        runner_job_to_pending(job=job, failures=0)
         now = timezone.now()
-        RunnerJob.objects.filter(pk=job.pk).update(
-            state=RunnerJobState.PENDING,
-            failures=0,
-            error=None,
-            processingJobToken=None,
-            progress=None,
-            startedAt=None,
-            finishedAt=None,
-            runner=None,
-            updatedAt=now,
-        )
         waiting = (
             RunnerJob.objects.filter(pk__in=_descendant_ids([job.pk]))
             .filter(state__in=(RunnerJobState.PARENT_ERRORED, RunnerJobState.ERRORED))
@@ -189,7 +172,6 @@ def runner_job_requeue(*, job: RunnerJob, dry_run: bool = False) -> str:
             transcription_tell_on_commit(runner_job=job, error=None, reopened=True)
         else:
             transcoding_outcome_reopen(video_uuid=runner_job_video_uuid(job))
-        transaction.on_commit(runners_ping)
         what = "stalled" if stalled else "errored"
         if dry_run:
             transaction.set_rollback(True)

@@ -41,8 +41,8 @@ from .handlers import HLSTranscodingJobHandler
 from .observe import runner_job_finished_observe
 from .playlists import master_playlist_write, subtitle_vtt_key
 from .priority import JobPriority
+from .requeue import runner_job_abort, runner_job_to_pending
 from .selectors import ACTIVE_STATES, runner_job_video_uuid, runner_jobs_of_video
-from .socket import runners_ping_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -203,9 +203,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
         """Retry until ``TRANSCODING_RUNNER_MAX_FAILURE`` (ping on commit), then errored and
         the host told with the reason."""
         if runner_job.failures < settings.TRANSCODING_RUNNER_MAX_FAILURE and not from_parent:
-            runner_job.reset_to_pending()
-            runner_job.save()
-            runners_ping_on_commit()
+            runner_job_to_pending(job=runner_job, failures=runner_job.failures)
             return
         runner_job.error = message
         runner_job.set_to_error_or_cancel(RunnerJobState.ERRORED)
@@ -216,12 +214,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
 
     def abort(self, runner_job: RunnerJob):
         """Back to pending for another runner, unless it failed too often (counted)."""
-        if runner_job.failures >= settings.TRANSCODING_RUNNER_MAX_FAILURE:
-            self.error(runner_job, "Aborted too many times.")
-            return
-        runner_job.reset_to_pending()
-        runner_job.save()
-        runners_ping_on_commit()
+        runner_job_abort(self, runner_job)
 
 
 class TranscriptionBusy(Exception):

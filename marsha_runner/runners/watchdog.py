@@ -9,17 +9,19 @@ or a runner answering late change nothing twice. Runners are pinged on commit by
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
 from .deferred import completions_deferred
 from .handlers import FAILED_STATES
 from .job_handlers import runner_job_handler
 from .protocol import runner_job_failure_record
+from .requeue import runner_job_to_pending
 from .selectors import ACTIVE_STATES, transcoded_video_directories
-from .socket import runners_ping_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,24 @@ def _refs(jobs) -> list[JobRef]:
 STALLED_STATES = (RunnerJobState.PROCESSING, RunnerJobState.COMPLETING)
 
 
+def runner_job_stalled_before(*, now=None):
+    """Jobs not updated since this moment are stalled (``RUNNERS_STALLED_JOB_TIMEOUT``)."""
+    now = now or timezone.now()
+    return now - timedelta(seconds=settings.RUNNERS_STALLED_JOB_TIMEOUT)
+
+
+def runner_job_is_stalled(job: RunnerJob, *, updated_before=None) -> bool:
+    """The one rule, for the watchdog and for staff: processing or completing with no change
+    since ``updated_before`` (default: the stalled timeout ago), its result not waiting in the
+    spool for storage to answer (``deferred.py``)."""
+    updated_before = updated_before or runner_job_stalled_before()
+    return (
+        job.state in STALLED_STATES
+        and job.updatedAt < updated_before
+        and str(job.uuid) not in completions_deferred()
+    )
+
+
 def runner_jobs_stalled(*, updated_before, limit: int) -> list[JobRef]:
     """Jobs processing (or completing) with no change since ``updated_before``; a job whose
     result waits in the spool for storage to answer is not stalled (``deferred.py``)."""
@@ -134,9 +154,7 @@ def runner_job_requeue_orphan(*, job_uuid: str) -> bool:
         )
         if job is None:
             return False
-        job.reset_to_pending()
-        job.save()
-        runners_ping_on_commit()
+        runner_job_to_pending(job=job, failures=job.failures)
     logger.warning("Runner job %s lost its runner: requeued.", job_uuid)
     return True
 

@@ -114,6 +114,34 @@ def test_requeue_stalled_job(client, trees, settings):
     assert (job.state, job.processingJobToken) == (RunnerJobState.PENDING, None)
 
 
+def test_staff_and_the_watchdog_agree_on_stalled(client, trees, settings):
+    """One rule (watchdog.runner_job_is_stalled): a job left completing past the timeout is
+    stalled for staff too; the same job updated just now is not, for either."""
+    from marsha_runner.runners.watchdog import runner_job_stalled_before, runner_jobs_stalled
+
+    parent, children, *_ = trees
+    settings.RUNNERS_STALLED_JOB_TIMEOUT = 60
+    old = timezone.now() - timedelta(hours=1)
+    RunnerJob.objects.filter(pk=parent.pk).update(state=RunnerJobState.COMPLETING, updatedAt=old)
+    RunnerJob.objects.filter(pk=children[0].pk).update(state=RunnerJobState.COMPLETING)
+    seen = {
+        ref.uuid
+        for ref in runner_jobs_stalled(updated_before=runner_job_stalled_before(), limit=10)
+    }
+    assert seen == {str(parent.uuid)}
+    client.force_login(staff_user("requeue_runnerjob"))
+    response = post_action(
+        client, RunnerJob, "requeue_jobs", [parent, children[0]], confirmed=True
+    )
+    messages = messages_of(response)
+    assert any("requeued (stalled)" in m for m in messages), messages
+    assert any("skipped: it is completing: only an errored or stalled job" in m for m in messages)
+    assert (state(parent), state(children[0])) == (
+        RunnerJobState.PENDING,
+        RunnerJobState.COMPLETING,
+    )
+
+
 def _finished_jobs(count):
     for _ in range(count):
         _video, parent, children = job_tree(directory=f"vod/{VIDEO_1}/video/9")
