@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from marsha_runner.runners import deferred
@@ -130,23 +130,29 @@ def _videos_complete(*, report: Report, batch_size: int, dry_run: bool) -> None:
 
 
 def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) -> None:
-    """Processing videos whose launch never ran: enqueue it again, or give up with a reason."""
+    """Processing videos whose launch never ran: enqueue it again, or give up with a reason.
+
+    A launch the broker refused (``launch_refused_on``: nothing of it is queued) is enqueued
+    at once, at the first run after the broker answers again; any other waits
+    ``VIDEO_LAUNCH_RECOVERY_DELAY`` (it may still be on its way). A refusal by a broker still
+    down is an outage, not an attempt: only enqueues the broker took count toward
+    ``VIDEO_LAUNCH_RECOVERY_MAX_ATTEMPTS``.
+    """
     delay = timedelta(seconds=settings.VIDEO_LAUNCH_RECOVERY_DELAY)
     max_attempts = settings.VIDEO_LAUNCH_RECOVERY_MAX_ATTEMPTS
     stuck = (
-        Video.objects.filter(
-            upload_state=UploadState.PROCESSING,
-            processing_stamp__isnull=False,
-            updated_on__lt=now - delay,
-        )
+        Video.objects.filter(upload_state=UploadState.PROCESSING, processing_stamp__isnull=False)
+        .filter(Q(updated_on__lt=now - delay) | Q(launch_refused_on__isnull=False))
         .exclude(launched_stamp=F("processing_stamp"))
         .order_by("updated_on")
     )
     for video in stuck[:batch_size]:
         stamp = video.processing_stamp
+        refused = video.launch_refused_on is not None
         recovery = LaunchRecovery.objects.filter(video=video, stamp=stamp).first()
         attempts = recovery.attempts if recovery else 0
-        if recovery and recovery.last_attempt_on and recovery.last_attempt_on > now - delay:
+        last = recovery.last_attempt_on if recovery else None
+        if not refused and last and last > now - delay:
             continue  # the last enqueue may still be on its way
         item = {"video": str(video.id), "stamp": stamp, "attempts": attempts}
         if attempts >= max_attempts:
@@ -155,8 +161,11 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
                 report.add("launches_given_up", item)
                 report.needs_attention.append(f"video {video.id} never launched")
             continue
-        report.add("launches_enqueued", {**item, "attempts": attempts + 1})
         if dry_run:
+            report.add("launches_enqueued", {**item, "attempts": attempts + 1})
+            continue
+        if not launch.video_launch_enqueue(video_id=video.id, stamp=stamp):
+            report.add("launches_refused_by_broker")  # still down: retried at the next run
             continue
         with transaction.atomic():
             recovery, _ = LaunchRecovery.objects.select_for_update().get_or_create(
@@ -165,9 +174,11 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
             recovery.attempts += 1
             recovery.last_attempt_on = now
             recovery.save()
+            Video.objects.filter(pk=video.pk, processing_stamp=stamp).update(
+                launch_refused_on=None
+            )
         logger.warning("Video %s stamp %s was never launched: enqueued again.", video.id, stamp)
-        if not launch.video_launch_enqueue(video_id=video.id, stamp=stamp):
-            report.add("launches_refused_by_broker")
+        report.add("launches_enqueued", {**item, "attempts": attempts + 1})
 
 
 # --- health_report ------------------------------------------------------------------------------

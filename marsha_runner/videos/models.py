@@ -26,7 +26,17 @@ class Video(models.Model):
     upload_state = models.CharField(
         max_length=20, choices=UploadState.choices, default=UploadState.PENDING, db_index=True
     )
-    upload_error_reason = models.TextField(blank=True, default="")
+    upload_error_reason = models.TextField(
+        blank=True, default="", help_text="Why it is in error, for the uploader (public)."
+    )
+    upload_error_code = models.CharField(
+        max_length=40, blank=True, default="", help_text="Stable code of the error (public)."
+    )
+    upload_error_detail = models.TextField(
+        blank=True,
+        default="",
+        help_text="What happened, for staff only: tool output, runner message, keys.",
+    )
     uploaded_on = models.DateTimeField(
         null=True, blank=True, help_text="Stamp of the active (served) version."
     )
@@ -50,6 +60,12 @@ class Video(models.Model):
     resolutions = models.JSONField(default=list, blank=True, help_text="Sorted heights.")
     duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
     size = models.BigIntegerField(null=True, blank=True, help_text="Source size in bytes.")
+    launch_refused_on = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the broker refused the launch of the processing stamp (an outage): "
+        "runners_watchdog enqueues it again at its next run.",
+    )
     upload_declared_size = models.BigIntegerField(
         null=True,
         blank=True,

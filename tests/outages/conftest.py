@@ -15,7 +15,7 @@ from tests.conftest import public_read, reset_video_storage
 from tests.videos.conftest import jwt_session, seeded_runner_token  # noqa: F401 - fixtures
 from tests.videos.media import make_clip
 
-from .harness import Weed, wait_until
+from .harness import Redis, Weed, wait_until
 
 TOLD: list = []  # every outcome the host was told, in order (the counting callback)
 
@@ -193,3 +193,41 @@ def report(stage: str, service: str, answer: str, ready_after: float) -> None:
     print(
         f"\nFAULT | {stage} | {service} | {answer} | ready {ready_after:.1f} s after it returned"
     )
+
+
+def _celery_pools_reset(app):
+    """Forget the connections made for the previous broker URL (Celery and kombu cache them)."""
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_on_redis(tmp_path):
+    """Celery for real (not eager) on a Redis of the test's own; restored after.
+    {"app", "redis"}; the test starts its worker when it wants the queue served."""
+    from marsha_runner.celery import app
+
+    workdir = tmp_path / "redis-service"
+    workdir.mkdir()
+    redis = Redis(workdir)
+    redis.start()
+    # The app reads Django settings under the CELERY_ namespace: set the prefixed keys.
+    keys = ("CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER")
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update(CELERY_BROKER_URL=redis.url, CELERY_TASK_ALWAYS_EAGER=False)
+    assert (app.conf.broker_url, app.conf.task_always_eager) == (redis.url, False)
+    _celery_pools_reset(app)
+    yield {"app": app, "redis": redis}
+    app.conf.update(saved)
+    _celery_pools_reset(app)
+    redis.stop()
+
+
+def worker(app):
+    """A Celery worker thread serving ``app``'s queue (a context manager)."""
+    from celery.contrib.testing.worker import start_worker
+
+    return start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10)

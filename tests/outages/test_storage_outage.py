@@ -7,6 +7,7 @@ Measured before the fix: upload-ended answered an HTML 500; a launch errored the
 the video for good; the private bucket's HLS view answered 500 to every player.
 """
 
+import logging
 import threading
 import time
 
@@ -17,7 +18,7 @@ from marsha_runner.runners.deferred import completions_deferred
 from marsha_runner.videos.constants import UploadState
 from marsha_runner.videos.models import Video
 
-from .conftest import assert_outage_answer, assert_ready_once, report, wait_ready
+from .conftest import assert_outage_answer, assert_ready_once, report, wait_ready, worker
 from .harness import Outage, wait_until
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.e2e, pytest.mark.outage]
@@ -151,3 +152,28 @@ def test_hls_view_of_a_private_bucket_while_the_storage_is_down(
     assert_ready_once(video, resolutions=LADDER)
     _no_server_error(client.statuses, runner.statuses)
     report("HLS view (private bucket)", "S3", "503 + Retry-After", time.monotonic() - outage.ended)
+
+
+def test_launch_while_the_storage_is_down(
+    s3_on_weed, celery_on_redis, client, runner, tmp_path, caplog
+):
+    caplog.set_level(logging.WARNING, logger="marsha_runner.videos.tasks")
+    video_id, key = client.upload(tmp_path)
+    assert client.upload_ended(video_id, key).status_code == 200  # queued; no worker yet
+    outage = Outage(s3_on_weed["weed"])
+    with worker(celery_on_redis["app"]):
+        wait_until(
+            lambda: any("retried in" in r.getMessage() for r in caplog.records),
+            timeout=60, what="the launch tried during the outage",
+        )  # fmt: skip
+        assert Video.objects.get(id=video_id).upload_state == UploadState.PROCESSING
+        outage.end()
+        wait_until(
+            lambda: Video.objects.get(id=video_id).launched_stamp,
+            timeout=READY_BOUND, what="launched once the storage answered",
+        )  # fmt: skip
+    runner.run_until_idle(timeout=240, idle=3)
+    video = wait_ready(video_id, timeout=READY_BOUND)
+    assert_ready_once(video, resolutions=LADDER)
+    _no_server_error(client.statuses, runner.statuses)
+    report("launch", "S3", "retried with backoff, never errored", time.monotonic() - outage.ended)
