@@ -21,10 +21,12 @@ from marsha_runner.runners import watchdog as jobs
 from marsha_runner.runners.selectors import transcoding_destinations_finished
 from marsha_runner.runners.sources import transcoding_source_delete, transcoding_sources_listed
 from marsha_runner.storage import storage_dir_prune, storage_listdir, video_storage
+from marsha_runner.storage.outages import storage_reachable
 from marsha_runner.videos import launch
 from marsha_runner.videos.completion import video_transcoding_complete
 from marsha_runner.videos.constants import SOURCE_KEY, UploadState
 from marsha_runner.videos.models import Video
+from marsha_runner.videos.reasons import ErrorCode
 from marsha_runner.videos.selectors import video_current_destinations
 from marsha_runner.videos.transitions import video_error
 from marsha_runner.videos.upload import video_upload_abandon
@@ -156,8 +158,13 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
             continue  # the last enqueue may still be on its way
         item = {"video": str(video.id), "stamp": stamp, "attempts": attempts}
         if attempts >= max_attempts:
-            reason = f"The transcoding was never launched ({attempts} attempts)."
-            if dry_run or video_error(video_id=video.id, stamp=stamp, reason=reason):
+            if not storage_reachable(video_storage()):
+                report.add("launches_waiting_for_storage", item)  # an outage: never given up
+                continue
+            detail = f"The transcoding was never launched ({attempts} attempts)."
+            if dry_run or video_error(
+                video_id=video.id, stamp=stamp, code=ErrorCode.NEVER_LAUNCHED, detail=detail
+            ):
                 report.add("launches_given_up", item)
                 report.needs_attention.append(f"video {video.id} never launched")
             continue

@@ -61,6 +61,7 @@ class VideoOutputSerializer(serializers.ModelSerializer):
             "id",
             "title",
             "upload_state",
+            "upload_error_code",
             "upload_error_reason",
             "uploaded_on",
             "transcode_pipeline",

@@ -13,7 +13,13 @@ from marsha_runner.storage import video_storage
 from .constants import DESTINATION_RE, StorageLocation, TranscodePipeline, UploadState
 from .media_urls import video_refresh_urls
 from .models import Video
-from .transitions import video_error, video_is_processing, video_notify_on_commit
+from .reasons import ErrorCode
+from .transitions import (
+    video_error,
+    video_error_clear,
+    video_is_processing,
+    video_notify_on_commit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,19 +77,24 @@ def _video_transcoding_ended(outcome: TranscodingOutcome) -> bool:
             return False
         if not outcome.succeeded:
             acted = video_error(
-                video_id=video_id, stamp=stamp, reason=outcome.error or "transcoding failed"
+                video_id=video_id,
+                stamp=stamp,
+                code=ErrorCode.TRANSCODING_FAILED,
+                detail=outcome.error or "transcoding failed",
             )
         elif missing:
             acted = video_error(
                 video_id=video_id,
                 stamp=stamp,
-                reason="renditions missing from storage: " + ", ".join(missing),
+                code=ErrorCode.RENDITIONS_MISSING,
+                detail="renditions missing from storage: " + ", ".join(missing),
             )
         else:
             _video_ready(video, stamp, outcome.resolutions, thumbnail_exists=thumbnail_exists)
+            transaction.on_commit(lambda: _release_source(outcome.destination))
             acted = True
-    if acted:
-        transaction.on_commit(lambda: _release_source(outcome.destination))
+    # An errored video keeps its upload until cleanup_sources' retention: a staff requeue of
+    # its job or a Re-trigger starts from it.
     return acted
 
 
@@ -103,7 +114,7 @@ def _missing_outputs(video: Video, stamp: int, resolutions) -> list[str]:
 
 def _video_ready(video: Video, stamp: int, resolutions, *, thumbnail_exists: bool) -> None:
     video.upload_state = UploadState.READY
-    video.upload_error_reason = ""
+    video_error_clear(video)
     video.uploaded_on = Video.stamp_to_datetime(stamp)
     video.resolutions = sorted({int(r) for r in resolutions})
     video.transcode_pipeline = TranscodePipeline.PEERTUBE

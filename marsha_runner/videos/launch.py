@@ -4,6 +4,7 @@ import logging
 
 from celery import current_app
 from django.db import transaction
+from django.utils import timezone
 
 from marsha_runner.runners.renditions import (
     transcoding_add_renditions,
@@ -18,17 +19,21 @@ from marsha_runner.runners.transcoding import (
     transcoding_prepare,
 )
 from marsha_runner.storage import legacy_storage, storage_copy, video_storage
+from marsha_runner.storage.outages import Unreachable, outage_describe, storage_outage
 
 from .constants import LEGACY_SOURCE_MARK, UploadState
 from .models import Video
-from .transitions import video_error, video_is_processing, video_notify_on_commit
+from .reasons import ErrorCode
+from .transitions import (
+    ERROR_FIELDS,
+    video_error,
+    video_error_clear,
+    video_is_processing,
+    video_notify_on_commit,
+)
 
 logger = logging.getLogger(__name__)
 
-SOURCE_UNREADABLE = "source unreadable"  # not in storage (any more) when the launch read it
-
-
-UNREADABLE_CONTAINER = "unreadable container"  # in storage, but not a container ffprobe reads
 # The Celery task of a launch, by name: the task module (a shell) imports this one, so this one
 # must not import it back; VideosConfig.ready imports it so the name is always registered.
 LAUNCH_TASK = "marsha_runner.videos.tasks.video_launch_transcoding"
@@ -40,40 +45,67 @@ def video_launch_enqueue(*, video_id, stamp: int) -> bool:
     With the broker down the video stays ``processing`` without a job tree: that state is
     itself the record of the launch we owe, and ``runners_watchdog`` enqueues it again once
     the broker answers (no outbox table: the Video row already says what is missing). False,
-    logged, when the broker refused it.
+    logged, when the broker refused it; the refusal is then marked on the video
+    (``launch_refused_on``): nothing of that launch is queued, so the watchdog's next run (every
+    minute) enqueues it at once instead of waiting ``VIDEO_LAUNCH_RECOVERY_DELAY``.
     """
     try:
         current_app.tasks[LAUNCH_TASK].delay(str(video_id), int(stamp))
-    except Exception:  # noqa: BLE001 - a broker outage must not lose the committed state
-        logger.exception(
-            "Could not enqueue the launch of video %s stamp %s: the watchdog will retry.",
+    except Exception as err:  # noqa: BLE001 - a broker outage must not lose the committed state
+        logger.warning(
+            "Could not enqueue the launch of video %s stamp %s (%s): the watchdog will retry.",
             video_id,
             stamp,
+            outage_describe(err),
         )
+        _launch_refused(video_id=video_id, stamp=stamp)
         return False
     return True
+
+
+def _launch_refused(*, video_id, stamp: int) -> None:
+    try:
+        Video.objects.filter(
+            id=video_id, processing_stamp=stamp, launch_refused_on__isnull=True
+        ).update(launch_refused_on=timezone.now())
+    except Exception:  # noqa: BLE001 - the database too: the watchdog's delay still applies
+        logger.warning("Could not mark the refused launch of video %s.", video_id)
 
 
 def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True) -> None:
     """Create the runner job tree of one upload, or put the video in ``error`` with a reason.
 
-    ``SourceUnreadable`` (the object may not be visible yet) propagates for a retry unless this
-    is the ``final_attempt``; whatever else goes wrong ends in ``error``: a failed launch never
-    leaves a video ``processing`` forever.
+    Unreachable is not unreadable: when the storage or the database does not answer, whatever
+    failed, ``Unreachable`` propagates (the task retries with backoff, then the watchdog) and
+    the video stays ``processing``. ``SourceUnreadable`` (the object may not be visible yet)
+    propagates for a retry unless this is the ``final_attempt``; whatever else goes wrong ends
+    in ``error``: a failed launch never leaves a video ``processing`` forever.
     """
     try:
         _video_launch(video_id=video_id, stamp=stamp)
-    except SourceRefused as err:
-        video_error(video_id=video_id, stamp=stamp, reason=str(err) or "source refused")
-    except SourceUnreadable as err:
-        if not final_attempt:
-            raise
-        video_error(
-            video_id=video_id, stamp=stamp, reason=_unreadable_reason(video_id, stamp, err)
-        )
-    except Exception:  # noqa: BLE001 - any other failure must still end in error
-        logger.exception("Launch of video %s stamp %s failed.", video_id, stamp)
-        video_error(video_id=video_id, stamp=stamp, reason="the transcoding could not be started")
+    except Exception as err:  # noqa: BLE001 - sorted below: outage, media, anything else
+        if storage_outage(err, video_storage()):
+            raise Unreachable(outage_describe(err)) from err
+        if isinstance(err, SourceRefused):
+            _video_refused(video_id=video_id, stamp=stamp, err=err)
+        elif isinstance(err, SourceUnreadable):
+            if not final_attempt:
+                raise
+            code, detail = _unreadable_reason(video_id, stamp, err)
+            video_error(video_id=video_id, stamp=stamp, code=code, detail=detail)
+        else:
+            logger.exception("Launch of video %s stamp %s failed.", video_id, stamp)
+            detail = f"the transcoding could not be started: {type(err).__name__}: {err}"
+            video_error(
+                video_id=video_id, stamp=stamp, code=ErrorCode.LAUNCH_FAILED, detail=detail
+            )
+
+
+def _video_refused(*, video_id, stamp: int, err: SourceRefused) -> None:
+    """A source that cannot be transcoded: its own words are ours (no tool output)."""
+    detail = str(err) or "source refused"
+    code = ErrorCode.NO_VIDEO_STREAM if "no video stream" in detail else ErrorCode.SOURCE_REFUSED
+    video_error(video_id=video_id, stamp=stamp, code=code, detail=detail)
 
 
 def _video_launch(*, video_id, stamp: int) -> None:
@@ -107,7 +139,10 @@ def _video_launch(*, video_id, stamp: int) -> None:
             transcoding_create(prepared=prepared)
             video.launched_stamp = stamp
             video.duration = prepared.duration
-            video.save(update_fields=["launched_stamp", "duration", "updated_on"])
+            video.launch_refused_on = None
+            video.save(
+                update_fields=["launched_stamp", "duration", "launch_refused_on", "updated_on"]
+            )
             discard = False
     finally:
         if discard:
@@ -157,10 +192,15 @@ def _video_add_missing(*, video: Video, stamp: int, source_key: str) -> None:
             )
         else:
             locked.upload_state = UploadState.READY
-            locked.upload_error_reason = ""
+            video_error_clear(locked)
             video_notify_on_commit(locked)
         locked.launched_stamp = stamp
-        locked.save(update_fields=["launched_stamp", "upload_state", "upload_error_reason"])
+        locked.launch_refused_on = None
+        locked.save(
+            update_fields=[
+                "launched_stamp", "upload_state", *ERROR_FIELDS, "launch_refused_on", "updated_on",
+            ]
+        )  # fmt: skip
     names = ", ".join(f"{r}p" for r, _fps in missing) or "none: its ladder is complete"
     logger.info("Video %s stamp %s: missing renditions %s.", video.id, stamp, names)
 
@@ -169,15 +209,12 @@ def _launch_due(video: Video | None, stamp: int) -> bool:
     return video_is_processing(video, stamp) and video.launched_stamp != stamp
 
 
-def _unreadable_reason(video_id, stamp: int, err: Exception) -> str:
-    """Why ffprobe could not read an upload: the file is gone, or it is not a readable
-    container (then ffprobe's own words, e.g. "Invalid data found when processing input")."""
+def _unreadable_reason(video_id, stamp: int, err: Exception) -> tuple[str, str]:
+    """(code, detail) of an upload ffprobe could not read: the file is gone, or it is not a
+    readable container (the detail then has ffprobe's own words, e.g. "Invalid data found
+    when processing input", for staff only). The storage answered: the caller checked."""
     key = Video(id=video_id).source_key(stamp)
     storage = video_storage()
-    try:
-        present = storage.exists(key) and storage.size(key) > 0
-    except Exception:  # noqa: BLE001 - a storage that cannot say: keep the generic reason
-        present = False
-    if not present:
-        return SOURCE_UNREADABLE
-    return f"{UNREADABLE_CONTAINER}: {err}" if str(err) else UNREADABLE_CONTAINER
+    if not (storage.exists(key) and storage.size(key) > 0):
+        return ErrorCode.SOURCE_MISSING, f"source unreadable: {key} is not in storage"
+    return ErrorCode.UNREADABLE_CONTAINER, f"unreadable container: {err}"

@@ -29,12 +29,18 @@ class Video(models.Model):
     upload_error_reason = models.TextField(
         blank=True, default="", help_text="Why it is in error, for the uploader (public)."
     )
+    # db_default too: rows written by SQL (benches, imports) need no value.
     upload_error_code = models.CharField(
-        max_length=40, blank=True, default="", help_text="Stable code of the error (public)."
+        max_length=40,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Stable code of the error (public).",
     )
     upload_error_detail = models.TextField(
         blank=True,
         default="",
+        db_default="",
         help_text="What happened, for staff only: tool output, runner message, keys.",
     )
     uploaded_on = models.DateTimeField(

@@ -6,12 +6,9 @@ imports the videos app), inside the requeue's transaction: both change, or neith
 
 import logging
 
-from django.db import transaction
-
-from marsha_runner.websocket.notify import video_state_changed
-
 from .constants import DESTINATION_RE, UploadState
 from .models import Video
+from .transitions import video_error_clear, video_notify_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +41,8 @@ def video_transcoding_reopen(*, destination: str, base_name: str) -> str:
             "renditions) on the video"
         )
     video.upload_state = UploadState.PROCESSING
-    video.upload_error_reason = ""
-    video.save(update_fields=["upload_state", "upload_error_reason", "updated_on"])
-    video_id = video.id
-    transaction.on_commit(
-        lambda: video_state_changed(
-            video_id=video_id, state=UploadState.PROCESSING, payload={"upload_error_reason": ""}
-        )
-    )
-    logger.info("Video %s stamp %s: back to processing (a job was requeued).", video_id, stamp)
+    cleared = video_error_clear(video)
+    video.save(update_fields=["upload_state", *cleared, "updated_on"])
+    video_notify_on_commit(video)
+    logger.info("Video %s stamp %s: back to processing (a job was requeued).", video.id, stamp)
     return "its video is back to processing"

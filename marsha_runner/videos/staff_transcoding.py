@@ -23,7 +23,12 @@ from .constants import LEGACY_SOURCE_MARK, StorageLocation, TranscodePipeline, U
 from .launch import video_launch_enqueue
 from .media_urls import video_media_storage
 from .models import Video
-from .transitions import VideoRefused, video_next_stamp, video_notify_on_commit
+from .transitions import (
+    VideoRefused,
+    video_error_clear,
+    video_next_stamp,
+    video_notify_on_commit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +99,12 @@ def _intent(video: Video, *, stamp: int, source: str, launched_stamp) -> None:
     video.launched_stamp = launched_stamp
     video.transcode_source = source
     video.upload_state = UploadState.PROCESSING
-    video.upload_error_reason = ""
+    cleared = video_error_clear(video)
     video.processing_by_staff = True
     video.save(
         update_fields=[
             "processing_stamp", "launched_stamp", "transcode_source", "upload_state",
-            "upload_error_reason", "processing_by_staff", "updated_on",
+            *cleared, "processing_by_staff", "updated_on",
         ]
     )  # fmt: skip
     transaction.on_commit(lambda: video_launch_enqueue(video_id=video.id, stamp=stamp))

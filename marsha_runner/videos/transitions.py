@@ -10,6 +10,7 @@ from marsha_runner.websocket.notify import video_state_changed
 
 from .constants import UploadState
 from .models import Video
+from .reasons import public_reason
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +44,31 @@ def video_is_processing(video: Video | None, stamp: int) -> bool:
     )
 
 
+# The three fields saying why a video is in error (reasons.py): set and cleared together.
+ERROR_FIELDS = ["upload_error_reason", "upload_error_code", "upload_error_detail"]
+
+
+def video_error_clear(video: Video) -> list[str]:
+    """Forget why ``video`` was in error (it moves on); the fields to save."""
+    video.upload_error_reason = video.upload_error_code = video.upload_error_detail = ""
+    return list(ERROR_FIELDS)
+
+
+def video_error_set(video: Video, *, code: str, detail: str = "") -> list[str]:
+    """Why ``video`` is in error: the public code and sentence, the detail for staff only
+    (tool output, a runner's message, keys); the fields to save."""
+    video.upload_error_code = code
+    video.upload_error_reason = public_reason(code, detail=detail)[:1000]
+    video.upload_error_detail = detail[:5000]
+    return list(ERROR_FIELDS)
+
+
 @transaction.atomic
-def video_error(*, video_id, stamp: int, reason: str) -> bool:
-    """``processing`` → ``error`` with ``reason``, for this stamp only (a failed launch or
-    transcoding, a watchdog giving up); ``ready`` again, the failure noted, when a served
-    version exists (a failed re-trigger, switch or upload of a new version).
+def video_error(*, video_id, stamp: int, code: str, detail: str = "") -> bool:
+    """``processing`` → ``error`` with the reason ``code`` (``reasons.ErrorCode``) and its
+    ``detail`` for staff, for this stamp only (a failed launch or transcoding, a watchdog
+    giving up); ``ready`` again, the failure noted, when a served version exists (a failed
+    re-trigger, switch or upload of a new version).
 
     False when the video is no longer processing this stamp: nothing is changed twice.
     """
@@ -58,21 +79,25 @@ def video_error(*, video_id, stamp: int, reason: str) -> bool:
         # A served version stays served: the video is ready again (it plays, the API says
         # so), and the failed attempt is noted in its reason, shown on its admin page.
         video.upload_state = UploadState.READY
-        video.upload_error_reason = f"{NEW_VERSION_FAILED}: {reason}"[:1000]
+        fields = video_error_set(video, code=code, detail=detail)
+        video.upload_error_reason = f"{NEW_VERSION_FAILED}: {video.upload_error_reason}"[:1000]
     else:
         video.upload_state = UploadState.ERROR
-        video.upload_error_reason = reason[:1000]
-    video.save(update_fields=["upload_state", "upload_error_reason", "updated_on"])
-    logger.info("Video %s stamp %s: %s (%s).", video_id, stamp, video.upload_state, reason)
+        fields = video_error_set(video, code=code, detail=detail)
+    video.save(update_fields=["upload_state", *fields, "updated_on"])
+    logger.info(
+        "Video %s stamp %s: %s %s (%s).", video_id, stamp, video.upload_state, code, detail
+    )
     video_notify_on_commit(video)
     return True
 
 
 def video_notify_on_commit(video: Video) -> None:
     """Tell the video's websocket room its state once the transaction commits."""
-    video_id, state, reason = video.id, video.upload_state, video.upload_error_reason
+    video_id, state = video.id, video.upload_state
+    payload = {"upload_error_reason": video.upload_error_reason}
+    if video.upload_error_code:
+        payload["upload_error_code"] = video.upload_error_code
     transaction.on_commit(
-        lambda: video_state_changed(
-            video_id=video_id, state=state, payload={"upload_error_reason": reason}
-        )
+        lambda: video_state_changed(video_id=video_id, state=state, payload=payload)
     )

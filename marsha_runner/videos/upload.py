@@ -11,7 +11,14 @@ from marsha_runner.storage.base import UploadPolicy, UploadRefused
 from .constants import UploadState
 from .launch import video_launch_enqueue
 from .models import Video
-from .transitions import VideoRefused, video_next_stamp, video_notify_on_commit
+from .reasons import ErrorCode
+from .transitions import (
+    VideoRefused,
+    video_error_clear,
+    video_error_set,
+    video_next_stamp,
+    video_notify_on_commit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +67,14 @@ def video_initiate_upload(*, video_id, filename: str, mimetype: str, size: int) 
     video.processing_stamp = stamp
     video.upload_declared_size = size
     video.upload_state = UploadState.PENDING
-    video.upload_error_reason = ""
+    cleared = video_error_clear(video)
     video.transcode_source = ""  # this stamp's launch reads its own upload
     video.save(
         update_fields=[
             "processing_stamp",
             "upload_declared_size",
             "upload_state",
-            "upload_error_reason",
+            *cleared,
             "transcode_source",
         ]
     )
@@ -104,9 +111,10 @@ def video_upload_ended(*, video_id, file_key: str) -> Video:
         )
 
     video.upload_state = UploadState.PROCESSING
-    video.upload_error_reason = ""
+    cleared = video_error_clear(video)
     video.size = size
-    video.save(update_fields=["upload_state", "upload_error_reason", "size", "updated_on"])
+    video.launch_refused_on = None
+    video.save(update_fields=["upload_state", *cleared, "size", "launch_refused_on", "updated_on"])
     transaction.on_commit(lambda: video_launch_enqueue(video_id=video.id, stamp=stamp))
     video_notify_on_commit(video)
     return video
@@ -137,22 +145,23 @@ def video_upload_abandon(*, video_id, issued_before: int, dry_run: bool = False)
             outcome = "restored_ready"
             video.upload_state = UploadState.READY
             video.processing_stamp = None
+            error_fields = video_error_clear(video)
         elif exists:
             outcome = "errored"
             video.upload_state = UploadState.ERROR
-            video.upload_error_reason = (
-                f"The upload was never ended: an object of {storage.size(key)} bytes was left "
-                "at its key and upload-ended did not come in time."
+            error_fields = video_error_set(
+                video,
+                code=ErrorCode.UPLOAD_NOT_ENDED,
+                detail=f"The upload was never ended: an object of {storage.size(key)} bytes "
+                "was left at its key and upload-ended did not come in time.",
             )
         else:
             outcome = "reset"
             video.processing_stamp = None
-            video.upload_error_reason = ""
+            error_fields = video_error_clear(video)
         if dry_run:
             return outcome
-        video.save(
-            update_fields=["upload_state", "processing_stamp", "upload_error_reason", "updated_on"]
-        )
+        video.save(update_fields=["upload_state", "processing_stamp", *error_fields, "updated_on"])
         if outcome == "restored_ready" and exists:
             storage.delete(key)
         if outcome != "reset":

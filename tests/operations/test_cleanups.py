@@ -160,7 +160,8 @@ def test_purge_stale_uploads(videos_root, settings):
     assert (nothing.upload_state, nothing.processing_stamp) == (UploadState.PENDING, None)
     half.refresh_from_db()
     assert half.upload_state == UploadState.ERROR
-    assert "never ended" in half.upload_error_reason and "4 bytes" in half.upload_error_reason
+    assert half.upload_error_code == "upload_not_ended"
+    assert "never ended" in half.upload_error_detail and "4 bytes" in half.upload_error_detail
     served.refresh_from_db()
     assert (served.upload_state, served.processing_stamp) == (UploadState.READY, None)
     assert not storage.exists(served.source_key(old))

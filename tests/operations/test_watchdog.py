@@ -154,14 +154,15 @@ def test_a_stalled_job_at_the_max_failures_errors_its_tree_and_video_once(
         assert child.state == RunnerJobState.PARENT_ERRORED
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
-    assert "stalled" in video.upload_error_reason
-    first_reason = video.upload_error_reason
+    assert video.upload_error_code == "transcoding_failed"
+    assert "stalled" in video.upload_error_detail
+    first_reason = video.upload_error_detail
 
     with django_capture_on_commit_callbacks(execute=True):
         summary, code = watchdog()
     assert (summary["counts"], code) == ({}, 0)
     video.refresh_from_db()
-    assert video.upload_error_reason == first_reason
+    assert video.upload_error_detail == first_reason
 
 
 def test_the_job_of_an_unregistered_runner_is_requeued_without_a_failure(
@@ -273,7 +274,8 @@ def test_a_lost_launch_is_enqueued_again_then_given_up_after_the_max_attempts(
     assert (summary["counts"], code) == ({"launches_given_up": 1}, 2)
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
-    assert video.upload_error_reason == "The transcoding was never launched (2 attempts)."
+    assert video.upload_error_code == "never_launched"
+    assert video.upload_error_detail == "The transcoding was never launched (2 attempts)."
     assert len(enqueued) == 2
     assert watchdog()[0]["counts"] == {}
     recent.refresh_from_db()

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from marsha_runner.videos import tasks
 from marsha_runner.videos.constants import UploadState
 from marsha_runner.videos.models import Video
+from marsha_runner.videos.reasons import public_reason
 from tests.api_errors import api_errors
 from tests.factories import VideoFactory
 from tests.videos.media import make_audio_only, make_clip, make_truncated
@@ -80,12 +81,19 @@ def job_rows():
 
 
 def assert_error_with_reason(response, video, fragment=""):
+    """Errored with a public code and sentence; ``fragment`` is in the staff's detail only."""
     assert response.status_code == 200, response.content
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
-    assert video.upload_error_reason
-    assert fragment in video.upload_error_reason
-    assert response.json()["upload_state"] == UploadState.ERROR
+    assert video.upload_error_reason == public_reason(video.upload_error_code)
+    assert fragment in video.upload_error_detail
+    body = response.json()
+    assert body["upload_state"] == UploadState.ERROR
+    assert (body["upload_error_code"], body["upload_error_reason"]) == (
+        video.upload_error_code,
+        video.upload_error_reason,
+    )
+    assert "upload_error_detail" not in body
     assert job_rows() == (0, 0)  # no orphan rows in the library's tables
 
 
@@ -161,7 +169,8 @@ def test_text_file_named_mp4_ends_in_error(api, root, media):
     text.write_text("this is not a video\n" * 50)
     response = upload_and_end(api, video, text)
     assert_error_with_reason(response, video)
-    assert video.upload_error_reason == (
+    assert video.upload_error_code == "unreadable_container"
+    assert video.upload_error_detail == (
         "unreadable container: Invalid data found when processing input"
     )
 
@@ -263,7 +272,8 @@ def test_launch_with_a_vanished_source_retries_then_errors(api, root, media):
     assert result.successful()
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
-    assert video.upload_error_reason == "source unreadable"
+    assert video.upload_error_code == "source_missing"
+    assert video.upload_error_reason == "The uploaded file could not be found: upload it again."
     assert job_rows() == (0, 0)
 
 

@@ -121,16 +121,26 @@ def test_a_ready_video_keeps_its_version_until_the_new_one_completes():
     assert video.uploaded_on is None  # not touched: the video was not processing
 
 
-def test_failure_sets_error_with_the_reason(django_capture_on_commit_callbacks):
+def test_failure_sets_error_with_the_reason_and_keeps_the_source(
+    django_capture_on_commit_callbacks,
+):
     video = processing_video()
+    source = video.source_key(STAMP)
+    storages["videos"].save(source, ContentFile(b"source"))
     with django_capture_on_commit_callbacks(execute=True):
         completion.video_transcoding_ended(
             outcome=outcome_for(video, succeeded=False, error="Transcoding errored: boom")
         )
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
-    assert video.upload_error_reason == "Transcoding errored: boom"
+    assert video.upload_error_code == "transcoding_failed"
+    assert video.upload_error_reason == (
+        "The transcoding failed: upload the video again; if it fails again, contact support."
+    )
+    assert video.upload_error_detail == "Transcoding errored: boom"
     assert video.urls is None
+    # Kept until cleanup_sources' retention: a requeue or a Re-trigger starts from it.
+    assert storages["videos"].exists(source)
 
 
 def test_success_with_a_rendition_missing_from_storage_is_an_error():
@@ -139,7 +149,8 @@ def test_success_with_a_rendition_missing_from_storage_is_an_error():
     completion.video_transcoding_ended(outcome=outcome_for(video))
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
-    assert f"{STAMP}-720" in video.upload_error_reason
+    assert video.upload_error_code == "renditions_missing"
+    assert f"{STAMP}-720" in video.upload_error_detail
     assert video.resolutions == []
 
 
@@ -283,7 +294,7 @@ def test_complete_applies_a_failed_job_tree():
     assert completion.video_transcoding_complete(video=video) is True
     video.refresh_from_db()
     assert video.upload_state == UploadState.ERROR
-    assert video.upload_error_reason.startswith("Transcoding errored")
+    assert video.upload_error_detail.startswith("Transcoding errored")
 
 
 def test_complete_without_a_job_tree_changes_nothing():
