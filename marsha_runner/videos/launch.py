@@ -85,7 +85,7 @@ def video_launch_transcoding(*, video_id, stamp: int, final_attempt: bool = True
         _video_launch(video_id=video_id, stamp=stamp)
     except Exception as err:  # noqa: BLE001 - sorted below: outage, media, anything else
         if storage_outage(err, video_storage()):
-            raise Unreachable(outage_describe(err)) from err
+            raise Unreachable(f"storage or database unreachable ({type(err).__name__})") from err
         if isinstance(err, SourceRefused):
             _video_refused(video_id=video_id, stamp=stamp, err=err)
         elif isinstance(err, SourceUnreadable):

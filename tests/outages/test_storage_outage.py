@@ -154,16 +154,32 @@ def test_hls_view_of_a_private_bucket_while_the_storage_is_down(
     report("HLS view (private bucket)", "S3", "503 + Retry-After", time.monotonic() - outage.ended)
 
 
-def test_launch_while_the_storage_is_down(
-    s3_on_weed, celery_on_redis, client, runner, tmp_path, caplog
-):
-    caplog.set_level(logging.WARNING, logger="marsha_runner.videos.tasks")
+class Recorded(logging.Handler):
+    """The records of one logger, whatever the project's logging config propagates."""
+
+    def __init__(self, name: str):
+        super().__init__(logging.WARNING)
+        self.logger = logging.getLogger(name)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+    def __enter__(self):
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+
+
+def test_launch_while_the_storage_is_down(s3_on_weed, celery_on_redis, client, runner, tmp_path):
     video_id, key = client.upload(tmp_path)
     assert client.upload_ended(video_id, key).status_code == 200  # queued; no worker yet
     outage = Outage(s3_on_weed["weed"])
-    with worker(celery_on_redis["app"]):
+    with worker(celery_on_redis["app"]), Recorded("marsha_runner.videos.tasks") as tasks_log:
         wait_until(
-            lambda: any("retried in" in r.getMessage() for r in caplog.records),
+            lambda: any("retried in" in message for message in tasks_log.messages),
             timeout=60, what="the launch tried during the outage",
         )  # fmt: skip
         assert Video.objects.get(id=video_id).upload_state == UploadState.PROCESSING
@@ -172,8 +188,9 @@ def test_launch_while_the_storage_is_down(
             lambda: Video.objects.get(id=video_id).launched_stamp,
             timeout=READY_BOUND, what="launched once the storage answered",
         )  # fmt: skip
-    runner.run_until_idle(timeout=240, idle=3)
-    video = wait_ready(video_id, timeout=READY_BOUND)
+        runner.run_until_idle(timeout=240, idle=3)
+        video = wait_ready(video_id, timeout=READY_BOUND)
+        ready_after = time.monotonic() - outage.ended
     assert_ready_once(video, resolutions=LADDER)
     _no_server_error(client.statuses, runner.statuses)
-    report("launch", "S3", "retried with backoff, never errored", time.monotonic() - outage.ended)
+    report("launch", "S3", "retried with backoff, never errored", ready_after)
