@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('videos', '0008_upload_ended_on'),
+        ('videos', '0010_transcode_source'),
     ]
 
     operations = [
