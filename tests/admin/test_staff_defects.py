@@ -195,12 +195,14 @@ def test_defect_4_failed_retrigger_leaves_a_ready_video_ready(
     video.refresh_from_db()
     stamp = video.processing_stamp
     assert stamp != OLD
-    video_error(video_id=video.id, stamp=stamp, reason="Transcoding errored: boom")
+    failure = "Transcoding errored: boom"
+    video_error(video_id=video.id, stamp=stamp, code="transcoding_failed", detail=failure)
     video.refresh_from_db()
     assert video.upload_state == UploadState.READY
     assert video.uploaded_on == Video.stamp_to_datetime(OLD)
     assert video.urls == {"manifests": {"hls": "http://x/master.m3u8"}}
-    assert "boom" in video.upload_error_reason  # recorded, and shown on its page
+    assert video.upload_error_reason.startswith("The new version could not be made")
+    assert "boom" in video.upload_error_detail  # recorded for staff, and shown on its page
     assert "boom" in client.get(change(Video, video.pk)).content.decode()
 
 

@@ -95,7 +95,8 @@ def test_audio_only_is_refused(videos_root, tmp_path):
 
     host = upload_launched(videos_root, stamp=1, write=sine)
     assert host.upload_state == UploadState.ERROR
-    assert host.upload_error_reason == "no video stream found (an audio file, or images only)"
+    assert host.upload_error_code == "no_video_stream"
+    assert host.upload_error_detail == "no video stream found (an audio file, or images only)"
     assert host.launched_stamp is None
     assert not Video.objects.exists()
 
@@ -103,8 +104,9 @@ def test_audio_only_is_refused(videos_root, tmp_path):
 def test_text_file_is_unreadable(videos_root):
     host = upload_launched(videos_root, stamp=1, write=lambda target: target.write_text("text"))
     assert host.upload_state == UploadState.ERROR
-    assert host.upload_error_reason.startswith("unreadable container: ")
-    assert "Invalid data found" in host.upload_error_reason
+    assert host.upload_error_code == "unreadable_container"
+    assert host.upload_error_detail.startswith("unreadable container: ")
+    assert "Invalid data found" in host.upload_error_detail
     with pytest.raises(transcoding.SourceUnreadable, match="No such file or directory"):
         transcoding.transcoding_probe(source_key="tmp/v6/video/missing")
     assert not Video.objects.exists()
@@ -127,7 +129,10 @@ def test_failure_midway_leaves_no_rows(videos_root, monkeypatch):
     host = upload_launched(videos_root, stamp=1, fps=30, seconds=1)
     assert len(calls) == 3
     assert host.upload_state == UploadState.ERROR
-    assert host.upload_error_reason == "the transcoding could not be started"
+    assert host.upload_error_code == "launch_failed"
+    assert host.upload_error_detail == (
+        "the transcoding could not be started: RuntimeError: database went away"
+    )
     assert host.launched_stamp is None
     assert not Video.objects.exists()
     assert not VideoFile.objects.exists()
