@@ -241,11 +241,12 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
             return "no runner job"
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-            "<td>{}</td><td>{}</td></tr>",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     "↳" if job.dependsOnRunnerJob_id else "",
+                    reverse("admin:runners_runnerjob_change", args=[job.pk]),
                     job.type,
                     job.get_state_display(),
                     _job_resolution(job),
