@@ -164,7 +164,8 @@ def test_staff_scenario(page, scenario):
     page.click("#confirm-action")
     page.wait_for_selector("ul.messagelist")
     messages = page.inner_text("ul.messagelist")
-    assert "Errored lecture (processing): transcoding again from its kept upload (enqueued)." in messages
+    done = "Errored lecture (processing): transcoding again from its kept upload (enqueued)."
+    assert done in messages
     assert "1 done, 0 skipped" in messages
     shot(page, "05-retranscode-done")
     errored.refresh_from_db()
