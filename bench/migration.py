@@ -22,8 +22,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from common import BASE_DIR  # bench/ is on sys.path as a script; common adds the project
+
 STAMP = 1_600_000_000
 
 

@@ -13,14 +13,12 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+import common  # noqa: F401  (bench/ is on sys.path as a script; common adds the project)
 
 SIZES = {240: (426, 240), 720: (1280, 720), 1080: (1920, 1080)}
 

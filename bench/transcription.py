@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+import common  # noqa: F401  (bench/ is on sys.path as a script; common adds the project)
 
 from marsha_runner.devrunner import whisper  # noqa: E402
 
