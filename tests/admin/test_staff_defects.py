@@ -422,3 +422,34 @@ def test_defect_10_actions_do_no_io_in_the_request(
         video.refresh_from_db()
         assert video.upload_state == UploadState.PROCESSING, action
         Video.objects.filter(pk=video.pk).update(upload_state=UploadState.READY)
+
+
+# --- What staff looked for: a job's earlier failures --------------------------------------------
+
+
+def test_a_job_keeps_each_failure_with_time_and_runner(client, videos_root, settings):
+    from marsha_runner.runners.protocol import runner_job_failure_record
+
+    settings.TRANSCODING_RUNNER_MAX_FAILURE = 5
+    video = VideoFactory(title="Flaky", processing_stamp=STAMP)
+    _tv, parent, _children = job_tree(directory=video.output_prefix(STAMP))
+    runner_seed(registration_token="ptrrt-fail", runner_name="gpu-2", runner_token="ptrt-2")
+    for message in ("ffmpeg died: first", "ffmpeg died: second"):
+        RunnerJob.objects.filter(pk=parent.pk).update(
+            state=RunnerJobState.PROCESSING, runner=Runner.objects.get(name="gpu-2")
+        )
+        runner_job_failure_record(job=RunnerJob.objects.get(pk=parent.pk), message=message)
+    client.force_login(staff_user("requeue_runnerjob"))
+    detail = client.get(change(RunnerJob, parent.pk)).content.decode()
+    history = detail.split("field-failure_history", 1)[1].split("</div>\n", 3)
+    history = "".join(history)
+    assert "ffmpeg died: first" in history and "ffmpeg died: second" in history
+    assert history.count("gpu-2") == 2
+    # The library keeps the last message only, and a requeue clears even that: ours stay.
+    RunnerJob.objects.filter(pk=parent.pk).update(
+        state=RunnerJobState.ERRORED, finishedAt=timezone.now()
+    )
+    post_action(client, RunnerJob, "requeue_jobs", [parent], confirmed=True)
+    assert RunnerJob.objects.get(pk=parent.pk).error is None
+    detail = client.get(change(RunnerJob, parent.pk)).content.decode()
+    assert "ffmpeg died: first" in detail and "ffmpeg died: second" in detail
