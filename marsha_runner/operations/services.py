@@ -6,7 +6,6 @@ JSON. ``needs_attention`` in a report means a human should look (the command exi
 """
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +23,7 @@ from marsha_runner.storage import storage_dir_prune, storage_listdir, video_stor
 from marsha_runner.storage.outages import storage_reachable
 from marsha_runner.videos import launch
 from marsha_runner.videos.completion import video_transcoding_complete
-from marsha_runner.videos.constants import SOURCE_KEY, UploadState
+from marsha_runner.videos.constants import SOURCE_KEY_RE, UploadState
 from marsha_runner.videos.models import Video
 from marsha_runner.videos.reasons import ErrorCode
 from marsha_runner.videos.selectors import video_current_destinations
@@ -36,11 +35,6 @@ from .models import LaunchRecovery
 from .report import Report
 
 logger = logging.getLogger(__name__)
-
-SOURCE_DIR = "tmp/{video_id}/video"
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-SOURCE_KEY_RE = re.compile(rf"^tmp/(?P<video_id>{UUID})/video/(?P<stamp>\d+)$")
-DESTINATION_RE = re.compile(rf"^vod/(?P<video_id>{UUID})/video/(?P<stamp>\d+)$")
 
 
 # --- runners_watchdog ---------------------------------------------------------------------------
@@ -241,7 +235,7 @@ def health_alerts(*, health, thresholds: HealthThresholds) -> list[str]:
 
 
 def _source_stamps(storage, video_id) -> list[int]:
-    _dirs, files = storage_listdir(storage, SOURCE_DIR.format(video_id=video_id))
+    _dirs, files = storage_listdir(storage, Video(id=video_id).source_dir())
     return sorted(int(name) for name in files if name.isdigit())
 
 
@@ -287,7 +281,7 @@ def sources_cleanup(*, batch_size: int = 500, dry_run: bool = False, now=None) -
             )
             report.add("sources_deleted" if deleted else "sources_kept_in_use", item)
         if not dry_run:
-            storage_dir_prune(storage, SOURCE_DIR.format(video_id=video.id))
+            storage_dir_prune(storage, video.source_dir())
     return report
 
 
@@ -327,12 +321,12 @@ def stale_uploads_purge(*, batch_size: int = 500, dry_run: bool = False, now=Non
         for stamp in _source_stamps(storage, video_id):
             if stamp >= before:
                 continue
-            key = SOURCE_KEY.format(video_id=video_id, stamp=stamp)
+            key = Video(id=video_id).source_key(stamp)
             report.add("orphan_objects_deleted", {"key": key})
             if not dry_run:
                 storage.delete(key)
         if not dry_run:
-            storage_dir_prune(storage, SOURCE_DIR.format(video_id=video_id))
+            storage_dir_prune(storage, Video(id=video_id).source_dir())
     return report
 
 

@@ -14,8 +14,8 @@ from django_peertube_runner_connector.utils.ffprobe import (
 from django_peertube_runner_connector.utils.video_state import build_next_video_state
 
 from .handlers import HLSTranscodingJobHandler
-from .probe import probe_duration, probe_stored, probe_video_stream
-from .transcoding import SourceRefused, transcoding_ladder, transcoding_probe
+from .probe import probe_duration, probe_stored
+from .transcoding import transcoding_ladder, transcoding_picture, transcoding_probe
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +24,8 @@ def transcoding_ladder_of(*, key: str) -> list[tuple[int, int]]:
     """The (resolution, fps) ladder a stored video file gives, top first. SourceUnreadable /
     SourceRefused as for a launch."""
     probe = transcoding_probe(source_key=key)
-    stream = probe_video_stream(probe)
-    if stream is None:
-        raise SourceRefused("no video stream found")
-    input_resolution = min(int(stream.get("width") or 0), int(stream.get("height") or 0))
-    if input_resolution <= 0:
-        raise SourceRefused("The video stream has no picture size.")
     return transcoding_ladder(
-        input_resolution=input_resolution, input_fps=get_video_stream_fps(probe)
+        input_resolution=min(transcoding_picture(probe)), input_fps=get_video_stream_fps(probe)
     )
 
 
@@ -51,6 +45,7 @@ def transcoding_add_renditions(
     base_name: str,
     existing: dict,
     missing: list,
+    thumbnail_key: str,
     probed: dict | None = None,
 ) -> str:
     """A transcoded video for ``destination`` that already holds the renditions ``existing``
@@ -61,7 +56,6 @@ def transcoding_add_renditions(
     """
     probed = probed or transcoding_renditions_probe(source_key=source_key, existing=existing)
     probes, source_probe = probed["renditions"], probed["source"]
-    thumbnail = f"{destination}/thumbnail.jpg"
     domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
     with transaction.atomic():
         video = Video.objects.create(
@@ -69,7 +63,7 @@ def transcoding_add_renditions(
             directory=destination,
             baseFilename=base_name,
             duration=round(probe_duration(source_probe) or 0) or None,
-            thumbnailFilename=thumbnail if video_storage.exists(thumbnail) else None,
+            thumbnailFilename=thumbnail_key if video_storage.exists(thumbnail_key) else None,
         )
         VideoFile.objects.create(
             video=video,

@@ -114,23 +114,35 @@ class TranscodingPrepared:
     thumbnail_key: str | None
 
 
-def transcoding_prepare(
-    *, source_key: str, destination: str, base_name: str, probe: dict | None = None
-) -> TranscodingPrepared:
-    """The slow part of a launch, outside any transaction and lock: probe the source (unless
-    ``probe`` is given), check it, plan the ladder, make the thumbnail
-    (destination/thumbnail.jpg). Raises SourceUnreadable / SourceRefused (no video stream,
-    unreadable, zero duration...). Writes no row: ``transcoding_create`` does, or
-    ``transcoding_discard`` removes the thumbnail.
-    """
-    if probe is None:
-        probe = transcoding_probe(source_key=source_key)
+def transcoding_picture(probe: dict) -> tuple[int, int]:
+    """(width, height) of the probed video stream; SourceRefused when there is no picture to
+    transcode (the one check of a launch and of a missing-renditions ladder)."""
     stream = probe_video_stream(probe)
     if stream is None:
         raise SourceRefused("no video stream found (an audio file, or images only)")
     width, height = int(stream.get("width") or 0), int(stream.get("height") or 0)
     if width <= 0 or height <= 0:
         raise SourceRefused("The video stream has no picture size.")
+    return width, height
+
+
+def transcoding_prepare(
+    *,
+    source_key: str,
+    destination: str,
+    base_name: str,
+    thumbnail_key: str,
+    probe: dict | None = None,
+) -> TranscodingPrepared:
+    """The slow part of a launch, outside any transaction and lock: probe the source (unless
+    ``probe`` is given), check it, plan the ladder, make the thumbnail at ``thumbnail_key``
+    (the host names its keys). Raises SourceUnreadable / SourceRefused (no video stream,
+    unreadable, zero duration...). Writes no row: ``transcoding_create`` does, or
+    ``transcoding_discard`` removes the thumbnail.
+    """
+    if probe is None:
+        probe = transcoding_probe(source_key=source_key)
+    width, height = transcoding_picture(probe)
     duration = probe_duration(probe) or 0
     if duration <= 0:
         raise SourceRefused("The video has no duration.")
@@ -148,7 +160,7 @@ def transcoding_prepare(
             raise SourceUnreadable(f"No size for the source: {type(err).__name__}") from err
 
     thumbnail_key = _thumbnail_make(
-        url=storage_read_location(video_storage, source_key), key=f"{destination}/thumbnail.jpg"
+        url=storage_read_location(video_storage, source_key), key=thumbnail_key
     )
     return TranscodingPrepared(
         source_key=source_key,

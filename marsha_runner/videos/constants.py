@@ -35,11 +35,15 @@ def storage_location_label(value: str | None) -> str:
 
 # Storage key layout (docs/design.md#storage-keys): the source upload and the PeerTube outputs
 # of one stamp.
-SOURCE_KEY = "tmp/{video_id}/video/{stamp}"
+SOURCE_DIR = "tmp/{video_id}/video"
+SOURCE_KEY = SOURCE_DIR + "/{stamp}"
 OUTPUT_PREFIX = "vod/{video_id}/video/{stamp}"
 MASTER_PLAYLIST = "master.m3u8"
 # "vod/<video id>/video/<stamp>": the only destinations we ever hand to the runners app.
-DESTINATION_RE = re.compile(r"^vod/(?P<video_id>[0-9a-f-]{36})/video/(?P<stamp>\d+)$")
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+DESTINATION_RE = re.compile(rf"^vod/(?P<video_id>{UUID_PATTERN})/video/(?P<stamp>\d+)$")
+# "tmp/<video id>/video/<stamp>": an uploaded source, as the library lists it.
+SOURCE_KEY_RE = re.compile(rf"^tmp/(?P<video_id>{UUID_PATTERN})/video/(?P<stamp>\d+)$")
 THUMBNAIL = "thumbnail.jpg"
 
 # Legacy AWS MediaConvert outputs, in the AWS bucket (docs/design.md#storage-keys), and their

@@ -124,6 +124,7 @@ def _video_launch(*, video_id, stamp: int) -> None:
         source_key=source_key,
         destination=video.output_prefix(stamp),
         base_name=str(stamp),
+        thumbnail_key=video.thumbnail_key(stamp),
     )
     discard = True
     try:
@@ -188,6 +189,7 @@ def _video_add_missing(*, video: Video, stamp: int, source_key: str) -> None:
                 base_name=str(stamp),
                 existing=existing,
                 missing=missing,
+                thumbnail_key=video.thumbnail_key(stamp),
                 probed=probed,
             )
         else:

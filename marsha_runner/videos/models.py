@@ -152,6 +152,10 @@ class Video(models.Model):
 
     # Storage keys: one method per kind of key, nowhere else builds them.
 
+    def source_dir(self) -> str:
+        """The folder of every uploaded source of this video: ``tmp/<id>/video``."""
+        return constants.SOURCE_DIR.format(video_id=self.id)
+
     def source_key(self, stamp: int) -> str:
         """The uploaded source: ``tmp/<id>/video/<stamp>`` (no extension)."""
         return constants.SOURCE_KEY.format(video_id=self.id, stamp=int(stamp))
@@ -159,6 +163,10 @@ class Video(models.Model):
     def output_prefix(self, stamp: int) -> str:
         """Directory of the PeerTube outputs of one version: ``vod/<id>/video/<stamp>``."""
         return constants.OUTPUT_PREFIX.format(video_id=self.id, stamp=int(stamp))
+
+    def outputs_root(self) -> str:
+        """``vod/<id>/video/``: the folder above every transcoded version of this video."""
+        return constants.OUTPUT_PREFIX.split("{stamp}", 1)[0].format(video_id=self.id)
 
     def master_playlist_key(self, stamp: int) -> str:
         return f"{self.output_prefix(stamp)}/{constants.MASTER_PLAYLIST}"

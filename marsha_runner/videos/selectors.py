@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from .constants import DESTINATION_RE, OUTPUT_PREFIX, UploadState
+from .constants import DESTINATION_RE, UploadState
 from .models import Video
 
 
@@ -27,8 +27,8 @@ def video_id_of_destination(destination: str | None) -> str | None:
 
 
 def video_outputs_root(*, video_id) -> str:
-    """``vod/<id>/``: the directory above every transcoded version of one video."""
-    return OUTPUT_PREFIX.split("{stamp}", 1)[0].format(video_id=video_id)
+    """``vod/<id>/video/``: the directory above every transcoded version of one video."""
+    return Video(id=video_id).outputs_root()
 
 
 def video_list(*, upload_states=None, ids=None) -> QuerySet[Video]:
@@ -88,5 +88,5 @@ def video_current_destinations(destinations) -> set[str]:
         if uploaded_on:
             stamps.add(int(uploaded_on.timestamp()))
         for stamp in wanted[str(video_id)] & stamps:
-            current.add(OUTPUT_PREFIX.format(video_id=video_id, stamp=stamp))
+            current.add(Video(id=video_id).output_prefix(stamp))
     return current

@@ -43,11 +43,13 @@ KEEPS_SERVING = (
 )
 
 
-def _video_source_candidates(video: Video):
+def _video_source_candidates(video: Video, *, upload_stamp: int | None):
     """(key, label) of each object in the video storage a new transcoding may start from,
-    best first: the kept upload of the last stamp, then the highest rendition served."""
-    if video.processing_stamp:
-        yield video.source_key(video.processing_stamp), "its kept upload"
+    best first: the kept upload of ``upload_stamp``, then the highest rendition served. The
+    one rule of Re-trigger (the last upload issued) and Transcode missing (the served
+    version's own upload, whose ladder its renditions follow)."""
+    if upload_stamp:
+        yield video.source_key(upload_stamp), "its kept upload"
     stamp = video.active_stamp
     if stamp and video.resolutions and video.transcode_pipeline == TranscodePipeline.PEERTUBE:
         top = max(int(r) for r in video.resolutions)
@@ -130,7 +132,7 @@ def video_retranscode(*, video_id, dry_run: bool = False) -> str:
         raise VideoRefused(f"it is {video.upload_state}: only a ready or errored video")
     if video.transcode_pipeline == TranscodePipeline.AWS:
         raise VideoRefused("it is a legacy AWS video: switch it to the PEERTUBE pipeline")
-    found = _found(_video_source_candidates(video))
+    found = _found(_video_source_candidates(video, upload_stamp=video.processing_stamp))
     if found is None:
         raise VideoRefused("no source left: neither its upload nor a rendition is in storage")
     key, label = found
@@ -170,12 +172,7 @@ def video_transcode_missing(*, video_id, dry_run: bool = False) -> str:
         raise VideoRefused("only a ready video transcoded by the PeerTube runners")
     have = sorted({int(r) for r in video.resolutions})
     top = have[-1]
-    found = _found(
-        [
-            (video.source_key(stamp), "its kept upload"),
-            (video.rendition_video_key(stamp, top), f"its {top}p rendition"),
-        ]
-    )
+    found = _found(_video_source_candidates(video, upload_stamp=stamp))
     if found is None:
         raise VideoRefused("no source left: neither its upload nor a rendition is in storage")
     key, label = found
