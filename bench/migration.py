@@ -1,12 +1,17 @@
-"""migrate_to_scaleway against `rclone copy`, between the same two SeaweedFS servers (not CI).
+"""migrate_to_scaleway against `rclone copy -M`, between the same two SeaweedFS servers (not CI).
 
 Two `weed mini` servers with different credentials stand for AWS and Scaleway (as in the
-tests). On the same data, in one run: (a) 2,000 objects of 50–500 KB under one legacy video,
-(b) one object of 1 GB. Each copy is timed; the command runs as a subprocess whose peak RSS is
-read from wait4(). rclone (Debian's) copies the same prefix to another folder of the
-destination bucket with as many transfers as the command has workers.
+tests). Data: (a) small objects, 50–500 KB, spread over legacy videos (2,000 over 20 by
+default), (b) one legacy video holding one 1 GiB object. For each set, runs alternate within
+one invocation (ours with 1 process, rclone, ours with 2 processes, again ``--rounds`` times),
+each into a fresh destination bucket, so a load change on the shared machine hits every
+contender alike. Ours runs as ``manage.py migrate_to_scaleway`` subprocesses (2 processes
+share the videos through their leases) on a PostgreSQL database; rclone copies the same keys
+with ``--transfers 8 --checkers 16 -M`` (-M: metadata kept, as ours does). Each process's
+peak RSS and CPU are read by GNU time.
 
-    .venv/bin/python bench/migration.py [--objects 2000] [--big-mb 1024] [--concurrency 8]
+    .venv/bin/python bench/migration.py [--videos 20] [--objects 2000] [--big-mb 1024]
+        [--rounds 2] [--concurrency 8]
 """
 
 import argparse
@@ -14,6 +19,7 @@ import json
 import logging
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,20 +45,37 @@ class Pattern:
         return self.random.randbytes(n)
 
 
-def run_measured(args, env) -> tuple[float, int, str]:
-    """(seconds, peak RSS in MB, stdout) of a child process, by GNU time (its own peak after
-    exec, not the forked copy of this process that getrusage would count)."""
+def start_measured(args, env) -> tuple:
+    """A child process under GNU time (its own peak RSS after exec and its CPU)."""
+    out = tempfile.TemporaryFile()
+    stats = tempfile.NamedTemporaryFile("r")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["/usr/bin/time", "-f", "%M %U %S", "-o", stats.name, *args],
+        cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    return proc, out, stats
+
+
+def finish_measured(proc, out, stats) -> dict:
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"{proc.args[5:8]} failed: {err.decode()[-3000:]}")
+    rss, user, system = stats.read().split()[-3:]
+    out.seek(0)
+    return {"rss_MB": int(rss) // 1024, "cpu_s": float(user) + float(system), "out": out.read()}
+
+
+def run_group(commands: list, env) -> dict:
+    """Run the commands at once; wall time, the largest peak RSS, the summed CPU."""
     started = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as peak:
-        proc = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", peak.name, *args],
-            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.PIPE, check=False,
-        )  # fmt: skip
-        seconds = time.monotonic() - started
-        if proc.returncode != 0:
-            sys.exit(f"{args[:3]} failed: {proc.stderr.decode()[-2000:]}")
-        out.seek(0)
-        return seconds, int(peak.read().split()[-1]) // 1024, out.read().decode()
+    running = [start_measured(args, env) for args in commands]
+    results = [finish_measured(*item) for item in running]
+    return {
+        "s": time.monotonic() - started,
+        "rss_MB": max(r["rss_MB"] for r in results),
+        "cpu_s": round(sum(r["cpu_s"] for r in results), 1),
+        "outs": [r["out"] for r in results],
+    }
 
 
 def rclone_env(aws, scaleway) -> dict:
@@ -72,17 +95,36 @@ def rclone_env(aws, scaleway) -> dict:
     return env
 
 
-def main():
+def database_fresh(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=20)
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--big-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--only", choices=("small", "big"), default=None)
     args = parser.parse_args()
 
-    os.environ.setdefault("MARSHA_RUNNER_ENV_FILE", "env.d/test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marsha_runner.settings")
-    workdir = Path(tempfile.mkdtemp(prefix="marsha-bench-migration-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    url = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marsha_bench_migration"
+    )
+    database_fresh(url)
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "MARSHA_RUNNER_ENV_FILE": "env.d/test",
+            "DJANGO_SETTINGS_MODULE": "marsha_runner.settings",
+        }
+    )
     from tests.migration.conftest import WeedServer
 
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # the bench's uploader
@@ -91,20 +133,21 @@ def main():
     try:
         aws.start()
         scaleway.start()
-        source, destination = aws.bucket(), scaleway.bucket()
-        env = {
+        source = aws.bucket()
+        base_env = {
             **os.environ,
             "AWS_LEGACY_STORAGE": "s3",
             "VIDEOS_STORAGE": "s3",
             **aws.env("AWS_LEGACY_S3", source),
-            **scaleway.env("SCALEWAY_S3", destination),
+            **scaleway.env("SCALEWAY_S3", scaleway.bucket()),
         }
-        os.environ.update(env)
+        os.environ.update(base_env)
         import django
 
         django.setup()
         from django.core.management import call_command
 
+        from marsha_runner.migration.models import MigrationObject, MigrationVideo
         from marsha_runner.videos.constants import (
             StorageLocation,
             TranscodePipeline,
@@ -127,51 +170,87 @@ def main():
 
         client = aws.client()
         sizes = random.Random(8).choices(range(50_000, 500_001), k=args.objects)
-        small = legacy_video()
+        small = [legacy_video() for _ in range(args.videos)]
         with ThreadPoolExecutor(16) as pool:
             list(
                 pool.map(
                     lambda item: client.put_object(
                         Bucket=source,
-                        Key=f"{small.legacy_prefix()}cmaf/{STAMP}_{item[0]:05d}.cmfv",
+                        Key=f"{small[item[0] % len(small)].legacy_prefix()}cmaf/"
+                        f"{STAMP}_{item[0]:05d}.cmfv",
                         Body=random.Random(item[0]).randbytes(item[1]),
+                        ContentType="video/mp4",
+                        CacheControl="max-age=31536000",
                     ),
                     enumerate(sizes),
                 )
             )
         big = legacy_video()
         big_size = args.big_mb * 1024 * 1024
-        client.upload_fileobj(Pattern(big_size, 1), source, big.legacy_mp4_key(STAMP, 1080))
-        print(f"data: {args.objects} objects ({sum(sizes) / 1e6:.0f} MB), one of {args.big_mb} MB")
+        client.upload_fileobj(
+            Pattern(big_size, 1), source, big.legacy_mp4_key(STAMP, 1080),
+            ExtraArgs={"ContentType": "video/mp4"},
+        )  # fmt: skip
+        print(
+            f"data: (small) {args.objects} objects ({sum(sizes) / 1e6:.0f} MB) in "
+            f"{args.videos} videos; (big) one object of {args.big_mb} MiB"
+        )
 
-        figures = {}
-        for name, video, total in (("a", small, sum(sizes)), ("b", big, big_size)):
-            prefix = video.legacy_prefix()
-            ours, rss, out = run_measured(
-                [sys.executable, "manage.py", "migrate_to_scaleway", "--json",
-                 "--video", str(video.id), "--concurrency", str(args.concurrency)],
-                env,
-            )  # fmt: skip
-            summary = json.loads(out)
-            assert summary["migrated"] == 1, summary
-            rclone, rclone_rss, _ = run_measured(
-                ["rclone", "copy", f"src:{source}/{prefix}", f"dst:{destination}/rclone/{prefix}",
-                 "--transfers", str(args.concurrency), "--checkers", str(args.concurrency * 2)],
+        def ours(videos, processes):
+            Video.objects.filter(pk__in=[v.pk for v in videos]).update(
+                storage_location=StorageLocation.AWS
+            )
+            MigrationObject.objects.all().delete()
+            MigrationVideo.objects.all().delete()
+            env = {**base_env, **scaleway.env("SCALEWAY_S3", scaleway.bucket())}
+            command = [sys.executable, "manage.py", "migrate_to_scaleway", "--json",
+                       "--concurrency", str(args.concurrency)]  # fmt: skip
+            for video in videos:
+                command += ["--video", str(video.pk)]
+            run = run_group([command] * processes, env)
+            summaries = [json.loads(out) for out in run["outs"]]
+            assert sum(s["migrated"] for s in summaries) == len(videos), run["outs"]
+            run["copy_s"] = max(s["seconds"] for s in summaries)  # without Django's start
+            return run
+
+        def rclone(videos):
+            destination = scaleway.bucket()
+            prefix = videos[0].legacy_prefix() if len(videos) == 1 else ""
+            return run_group(
+                [["rclone", "copy", f"src:{source}/{prefix}", f"dst:{destination}/{prefix}",
+                  "--transfers", str(args.concurrency), "--checkers", str(args.concurrency * 2),
+                  "-M"]],
                 rclone_env(aws, scaleway),
             )  # fmt: skip
-            figures[name] = {
-                "bytes": total,
-                "migrate_s": round(ours, 2),  # the whole process, Django start included
-                "migrate_copy_s": summary["seconds"],  # the command's own figure
-                "migrate_MBps": round(total / ours / 1e6, 1),
-                "migrate_peak_rss_MB": rss,
-                "rclone_s": round(rclone, 2),
-                "rclone_MBps": round(total / rclone / 1e6, 1),
-                "rclone_peak_rss_MB": rclone_rss,
-                "ratio": round(rclone / ours, 2),
-            }
-            print(f"({name}) {json.dumps(figures[name])}")
-        print("ratio = rclone time / migrate_to_scaleway time (above 1: the command is faster)")
+
+        sets = {"small": (small, sum(sizes)), "big": ([big], big_size)}
+        for name, (videos, total) in sets.items():
+            if args.only and name != args.only:
+                continue
+            runs = {"ours_1": [], "rclone": [], "ours_2": []}
+            for _ in range(args.rounds):
+                runs["ours_1"].append(ours(videos, 1))
+                runs["rclone"].append(rclone(videos))
+                runs["ours_2"].append(ours(videos, 2))
+            figures = {}
+            for who, items in runs.items():
+                seconds = statistics.median(r["s"] for r in items)
+                figures[who] = {
+                    "s": [round(r["s"], 2) for r in items],
+                    "MBps": round(total / seconds / 1e6, 1),
+                    "peak_rss_MB": max(r["rss_MB"] for r in items),
+                    "cpu_s": [r["cpu_s"] for r in items],
+                }
+                if who != "rclone":
+                    figures[who]["copy_s"] = [round(r["copy_s"], 2) for r in items]
+            rclone_s = [r["s"] for r in runs["rclone"]]
+            for who in ("ours_1", "ours_2"):
+                # Per round: rclone's time over ours in the same round (above 1: ours faster).
+                figures[who]["ratio_per_round"] = [
+                    round(r / o["s"], 2) for r, o in zip(rclone_s, runs[who], strict=True)
+                ]
+            print(f"({name}) {json.dumps(figures)}")
+        print("ratio = rclone's time / ours, same round; ours_2 = two processes at once")
     finally:
         aws.cleanup()
         scaleway.cleanup()

@@ -172,6 +172,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # An unacknowledged task (acks_late) whose worker vanished with its machine is delivered again
 # after this many seconds; a task killed alone is put back at once (reject_on_worker_lost).
+# The queue tasks go to and workers read (one broker can serve several deployments, or tests).
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
@@ -298,7 +300,7 @@ STORAGES = {
 MIGRATION_CONCURRENCY = env.int("MIGRATION_CONCURRENCY", default=8)
 MIGRATION_VIDEOS_AT_ONCE = env.int("MIGRATION_VIDEOS_AT_ONCE", default=4)
 MIGRATION_PART_SIZE = env.int("MIGRATION_PART_SIZE", default=8 * 1024 * 1024)
-MIGRATION_MEMORY = env.int("MIGRATION_MEMORY", default=48 * 1024 * 1024)
+MIGRATION_MEMORY = env.int("MIGRATION_MEMORY", default=24 * 1024 * 1024)
 # Bytes per second a process copies at most (0: no limit), as rclone's --bwlimit.
 MIGRATION_BANDWIDTH = env.int("MIGRATION_BANDWIDTH", default=0)
 # Above this size a copy within one endpoint is UploadPartCopy (CopyObject's limit on S3).

@@ -5,7 +5,8 @@
 - Otherwise an object up to the part size is read whole and written once; a larger one is
   read as one stream per run of parts and written as a multipart upload whose parts go out
   in parallel. Every part in memory holds bytes of the process-wide ``MemoryBudget``, so the
-  peak does not grow with the number of objects, videos or threads.
+  peak does not grow with the number of large objects, videos or threads (whole copies are
+  bounded by the objects pool: concurrency x part size).
 - A multipart upload is recorded (``PartJournal``) before its first part and each part once
   the destination answered it with our MD5: a killed run's upload is continued, sending only
   the parts it lacks.
@@ -163,22 +164,25 @@ class Copier:
         return info.etag
 
     def _copy_whole(self, info: ObjectInfo, destination_key: str) -> str:
-        held = self.budget.acquire(info.size)
+        # Not in the budget: whole copies are bounded by the objects pool (concurrency x part
+        # size), and a large object's parts holding the budget must not stall small ones.
         self.throttle.take(info.size)
-        try:
-            data, metadata = self.source.read_with_metadata(info.key)
-            if len(data) != info.size:
-                raise CopyFailed(f"{info.key}: read {len(data)} bytes of {info.size}.")
-            md5 = hashlib.md5(data).hexdigest()  # noqa: S324  (the S3 ETag algorithm)
-            etag = self.destination.write(destination_key, data, metadata)
-            del data
-        finally:
-            self.budget.release(held)
+        data, metadata = self.source.read_with_metadata(info.key)
+        if len(data) != info.size:
+            raise CopyFailed(f"{info.key}: read {len(data)} bytes of {info.size}.")
+        md5 = hashlib.md5(data).hexdigest()  # noqa: S324  (the S3 ETag algorithm)
+        etag = self.destination.write(destination_key, data, metadata)
+        del data
         self._bytes(info.size)
         self._verify(info, destination_key, md5=md5, composite=md5, metadata=metadata, etag=etag)
         return md5
 
     # --- Multipart ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _part_size(size: int, wanted: int) -> int:
+        """``wanted``, or larger when the object would need more than S3's 10,000 parts."""
+        return max(wanted, -(-size // 10_000))
 
     def _ranges(self, size: int, part_size: int) -> list[tuple[int, int, int]]:
         return [
@@ -186,12 +190,16 @@ class Copier:
             for n, start in enumerate(range(0, size, part_size), 1)
         ]
 
-    def _resume_or_begin(self, info, row, destination_key, metadata) -> tuple[Upload, dict]:
-        """The recorded upload with its parts the destination still holds alike, or a new one."""
+    def _resume_or_begin(self, info, row, destination_key, metadata, ranges) -> tuple:
+        """The recorded upload with its parts the destination still holds alike, or a new one
+        (also when the part size changed since: its parts would not line up)."""
         upload_id, recorded = self.journal.upload_of(row)
         if upload_id:
             upload = self.destination.upload_for(destination_key, upload_id)
             held = self.destination.multipart_parts(upload) if self.destination.resumable else None
+            sizes = {number: end - start + 1 for number, start, end in ranges}
+            if any(sizes.get(number) != part[2] for number, part in recorded.items()):
+                held = None
             if held is not None:
                 kept = {
                     n: part
@@ -246,8 +254,8 @@ class Copier:
     def _copy_parts(self, info: ObjectInfo, row, destination_key: str) -> str:
         """Streamed reads → multipart upload, parts in parallel, each recorded once verified."""
         metadata = self._source_metadata(info)
-        ranges = self._ranges(info.size, self.part_size)
-        upload, verified = self._resume_or_begin(info, row, destination_key, metadata)
+        ranges = self._ranges(info.size, self._part_size(info.size, self.part_size))
+        upload, verified = self._resume_or_begin(info, row, destination_key, metadata, ranges)
         digests: list = [None] * len(ranges)
         etags: list = [None] * len(ranges)
         for number, (md5, etag, _size) in verified.items():
@@ -305,9 +313,8 @@ class Copier:
     def _server_copy_parts(self, info: ObjectInfo, row, destination_key: str) -> None:
         """UploadPartCopy in parallel (a CopyObject cannot exceed 5 GiB); parts recorded."""
         metadata = self._source_metadata(info)
-        part_size = max(self.part_size, -(-info.size // 10_000))  # S3: at most 10,000 parts
-        ranges = self._ranges(info.size, part_size)
-        upload, verified = self._resume_or_begin(info, row, destination_key, metadata)
+        ranges = self._ranges(info.size, self._part_size(info.size, self.part_size))
+        upload, verified = self._resume_or_begin(info, row, destination_key, metadata, ranges)
         etags = [None] * len(ranges)
         for number, (_md5, etag, _size) in verified.items():
             etags[number - 1] = etag

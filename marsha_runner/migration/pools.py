@@ -5,15 +5,36 @@ rclone's ``--transfers``), sends as many parts of large objects at once, and hol
 ``MIGRATION_MEMORY`` bytes of object data: its peak memory does not grow with the data.
 """
 
+import ctypes
+import ctypes.util
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 
 from .copier import MemoryBudget, Throttle
 
 BUDGET_SPENT = "the run's time budget (--max-seconds) is spent"
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters
+M_ARENA_MAX = -8
+
+
+def _malloc_gives_parts_back() -> None:
+    """glibc raises its mmap threshold to the size of the first large block freed (up to
+    32 MiB): after one part, parts come from per-thread heaps that keep their peak, and eight
+    threads kept about 100 MB more than the budget (measured at 1 GiB). A fixed threshold keeps
+    each part in its own mapping, returned to the system when freed."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return
+    try:
+        libc = ctypes.CDLL(libc_name)
+        libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        libc.mallopt(M_ARENA_MAX, 2)
+    except (OSError, AttributeError):  # not glibc: its allocator has its own rules
+        return
 
 
 @dataclass
@@ -48,8 +69,12 @@ class CopyPools:
         max_seconds: float | None = None,
         bandwidth: int | None = None,
     ):
+        _malloc_gives_parts_back()
         self.concurrency = max(1, concurrency or settings.MIGRATION_CONCURRENCY)
         self.deadline = time.monotonic() + max_seconds if max_seconds else None
+        # Switches build URLs through the storage's boto3 resource, made once per thread by
+        # django-storages (0.2 s of CPU and megabytes each): one thread makes them all.
+        self.switch_pool = ThreadPoolExecutor(1, thread_name_prefix="migrate-switch")
         self.objects_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="migrate")
         self.parts_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="migrate-part")
         self.budget = MemoryBudget(settings.MIGRATION_MEMORY)
@@ -66,3 +91,5 @@ class CopyPools:
     def __exit__(self, *exc):
         self.objects_pool.shutdown(wait=True, cancel_futures=True)
         self.parts_pool.shutdown(wait=True, cancel_futures=True)
+        self.switch_pool.submit(connection.close)
+        self.switch_pool.shutdown(wait=True)

@@ -20,6 +20,9 @@ class Command(BaseCommand):
     help = (
         "Copy every object of legacy AWS videos to the Scaleway bucket under aws/, verify, switch."
     )
+    # The system checks import every URLconf and view (seconds of start on a loaded machine,
+    # for each cron run and each process of a migration); `manage.py check` runs them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument(
