@@ -7,6 +7,7 @@ rclone's ``--transfers``), sends as many parts of large objects at once, and hol
 
 import ctypes
 import ctypes.util
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,12 +74,20 @@ class CopyPools:
         self.concurrency = max(1, concurrency or settings.MIGRATION_CONCURRENCY)
         self.deadline = time.monotonic() + max_seconds if max_seconds else None
         # Switches build URLs through the storage's boto3 resource, made once per thread by
-        # django-storages (0.2 s of CPU and megabytes each): one thread makes them all.
+        # django-storages (0.2 s of CPU and megabytes each): the thread that made the pools
+        # switches its own videos, one more thread those of the video threads.
+        self.owner = threading.current_thread()
         self.switch_pool = ThreadPoolExecutor(1, thread_name_prefix="migrate-switch")
         self.objects_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="migrate")
         self.parts_pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="migrate-part")
         self.budget = MemoryBudget(settings.MIGRATION_MEMORY)
         self.throttle = Throttle(settings.MIGRATION_BANDWIDTH if bandwidth is None else bandwidth)
+
+    def in_switch_thread(self, function, *args):
+        """``function(*args)`` in the pools' owner thread or their one switch thread."""
+        if threading.current_thread() is self.owner:
+            return function(*args)
+        return self.switch_pool.submit(function, *args).result()
 
     def stop_reason(self) -> str:
         if self.deadline is not None and time.monotonic() >= self.deadline:

@@ -201,7 +201,7 @@ def _migrate_locked(video, source, destination, pools, delete_source, progress, 
     if stopped:
         result.status, result.reason = "stopped", stopped
         return result
-    if not pools.switch_pool.submit(_switch, video).result():
+    if not pools.in_switch_thread(_switch, video):
         result.status, result.reason = "failed", "objects left unverified; not switched"
         return result
     logger.info("Video %s migrated to Scaleway (%s objects).", video_id, result.objects)
