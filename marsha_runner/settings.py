@@ -172,8 +172,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # An unacknowledged task (acks_late) whose worker vanished with its machine is delivered again
 # after this many seconds; a task killed alone is put back at once (reject_on_worker_lost).
-# The queue tasks go to and workers read (one broker can serve several deployments, or tests).
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }

@@ -7,12 +7,13 @@ queue of the test's Redis database; videos live in two SeaweedFS servers.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import uuid
 
 import pytest
 
+from marsha_runner.celery import app as celery_app
 from marsha_runner.migration.models import MigrationLock, MigrationObject, MigrationVideo
 from marsha_runner.videos.constants import StorageLocation
 from marsha_runner.videos.models import Video
@@ -32,10 +33,11 @@ class Worker:
     """``celery worker`` in a subprocess; its log is read to know when it is ready."""
 
     def __init__(self, env: dict, name: str, log_dir):
+        self.name = f"{name}@{socket.gethostname()}"
         self.log = log_dir / f"{name}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "marsha_runner", "worker", "-P", "prefork",
-             "-c", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+             "-c", "1", "-n", self.name, "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-l", "info"],
             cwd=BASE_DIR, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -44,7 +46,13 @@ class Worker:
         return self.log.read_text(errors="replace")
 
     def wait_ready(self):
-        wait_for(lambda: "ready." in self.text(), proc=self.proc, seconds=120, what="ready")
+        """Ready when it answers a remote-control ping through the broker."""
+        wait_for(
+            lambda: celery_app.control.ping(destination=[self.name], timeout=0.5),
+            proc=self.proc,
+            seconds=180,
+            what=f"{self.name} answering a ping",
+        )
 
     def stop(self):
         if self.proc.poll() is None:
@@ -58,11 +66,13 @@ class Worker:
 
 @pytest.fixture
 def worker_env(buckets):
+    """Workers and the fan-out on the test's own Redis database, its queues emptied first
+    (a task left by an earlier run would name a video of another test database)."""
+    celery_app.control.purge()
     return {
         **buckets.env(),
         "REDIS_URL": os.environ["REDIS_URL"],
         "CELERY_TASK_ALWAYS_EAGER": "False",
-        "CELERY_QUEUE": f"migration-test-{uuid.uuid4().hex[:8]}",
     }
 
 
