@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline, UploadState
-from marsha_runner.videos.models import Video
 from marsha_runner.videos.media_urls import video_refresh_urls
+from marsha_runner.videos.models import Video
 
 STAMP = 1_600_000_000
 BIG = 50 * 1024 * 1024
