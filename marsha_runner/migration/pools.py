@@ -60,6 +60,14 @@ class Progress:
             self.on_done(result)
 
 
+def _closing_connection(function, *args):
+    try:
+        return function(*args)
+    finally:
+        if connection.connection is not None:
+            connection.close()
+
+
 class CopyPools:
     """The objects pool, the parts pool and the memory budget of a run; a context manager."""
 
@@ -83,6 +91,11 @@ class CopyPools:
         self.budget = MemoryBudget(settings.MIGRATION_MEMORY)
         self.throttle = Throttle(settings.MIGRATION_BANDWIDTH if bandwidth is None else bandwidth)
 
+    def submit_object(self, function, *args):
+        """``function(*args)`` on the objects pool; the database connection the call opened in
+        that thread (the journal of a large object's parts) is closed after it."""
+        return self.objects_pool.submit(_closing_connection, function, *args)
+
     def in_switch_thread(self, function, *args):
         """``function(*args)`` in the pools' owner thread or their one switch thread."""
         if threading.current_thread() is self.owner:
@@ -100,5 +113,5 @@ class CopyPools:
     def __exit__(self, *exc):
         self.objects_pool.shutdown(wait=True, cancel_futures=True)
         self.parts_pool.shutdown(wait=True, cancel_futures=True)
-        self.switch_pool.submit(connection.close)
+        self.switch_pool.submit(_closing_connection, lambda: None)  # its thread's own
         self.switch_pool.shutdown(wait=True)

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from marsha_runner.storage import legacy_storage, video_storage
 from marsha_runner.videos.constants import StorageLocation, TranscodePipeline
@@ -239,17 +239,13 @@ def _copy_objects(pending, by_key, copier, pools, lease, result) -> tuple[list[s
     queue = iter(pending)
     running: dict = {}
 
-    def copy(row):
-        try:
-            return copier.copy(by_key[row.key], row, Video.migrated_key(row.key))
-        finally:
-            if row.size > copier.part_size:  # the journal wrote from this pool thread
-                connection.close()
-
     def submit_next():
         row = next(queue, None)
         if row is not None:
-            running[pools.objects_pool.submit(copy, row)] = row
+            future = pools.submit_object(
+                copier.copy, by_key[row.key], row, Video.migrated_key(row.key)
+            )
+            running[future] = row
 
     for _ in range(pools.concurrency * 2):
         submit_next()
