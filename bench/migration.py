@@ -26,9 +26,8 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from common import BASE_DIR  # bench/ is on sys.path as a script; common adds the project
+from common import BASE_DIR, database_create  # bench/ is on sys.path as a script; common adds the project
 
 STAMP = 1_600_000_000
 
@@ -95,15 +94,6 @@ def rclone_env(aws, scaleway) -> dict:
     return env
 
 
-def database_fresh(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=20)
@@ -117,7 +107,7 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
     url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/marsha_bench_migration"
     )
-    database_fresh(url)
+    database_create(url, fresh=True)
     os.environ.update(
         {
             "DATABASE_URL": url,
