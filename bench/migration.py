@@ -27,7 +27,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from common import BASE_DIR, database_create  # bench/ is on sys.path as a script; common adds the project
+# bench/ is on sys.path as a script; common adds the project
+from common import BASE_DIR, database_create
 
 STAMP = 1_600_000_000
 
