@@ -112,6 +112,15 @@ def runner_jobs_of_videos(*, video_uuids):
     return RunnerJob.objects.alias(video_uuid=JobVideoUUID()).filter(video_uuid__in=uuids)
 
 
+def runner_jobs_active_of_videos(*, video_uuids):
+    """Active jobs of several transcoded videos, each with its ``video_uuid``: the same
+    indexed expression (``JobVideoUUID``) as every other lookup of a video's jobs."""
+    uuids = [str(u) for u in video_uuids]
+    return RunnerJob.objects.annotate(video_uuid=JobVideoUUID()).filter(
+        video_uuid__in=uuids, state__in=ACTIVE_STATES
+    )
+
+
 def transcoded_video_uuids_under(*, prefix: str) -> list[str]:
     """Uuids of the transcoded videos whose directory starts with ``prefix``."""
     return [

@@ -4,10 +4,10 @@ deleted by the operations' cleanup."""
 import logging
 
 from django.db import transaction
-from django_peertube_runner_connector.models import RunnerJob, Video, VideoFile
+from django_peertube_runner_connector.models import Video, VideoFile
 from django_peertube_runner_connector.storage import video_storage
 
-from .selectors import ACTIVE_STATES, runner_jobs_active_exist
+from .selectors import runner_jobs_active_exist, runner_jobs_active_of_videos
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ def transcoding_source_delete(*, destination: str, source_key: str, dry_run: boo
             str(uuid)
             for uuid in Video.objects.filter(directory=destination).values_list("uuid", flat=True)
         } | {str(uuid) for uuid in rows.values_list("video__uuid", flat=True)}
-        busy = RunnerJob.objects.filter(
-            state__in=ACTIVE_STATES, privatePayload__videoUUID__in=list(video_uuids)
-        ).exists()
+        busy = runner_jobs_active_of_videos(video_uuids=video_uuids).exists()
         if busy:
             return False
         if dry_run:

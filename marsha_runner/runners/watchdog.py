@@ -21,7 +21,10 @@ from .handlers import FAILED_STATES
 from .job_handlers import runner_job_handler
 from .protocol import runner_job_failure_record
 from .requeue import runner_job_to_pending
-from .selectors import ACTIVE_STATES, transcoded_video_directories
+from .selectors import (
+    runner_jobs_active_of_videos,
+    transcoded_video_directories,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -216,9 +219,7 @@ def runner_jobs_prune_batch(
     directories = transcoded_video_directories(video_uuids=video_uuids)
     kept = keep(set(directories.values()))
     busy = set(
-        RunnerJob.objects.filter(
-            state__in=ACTIVE_STATES, privatePayload__videoUUID__in=list(video_uuids)
-        ).values_list("privatePayload__videoUUID", flat=True)
+        runner_jobs_active_of_videos(video_uuids=video_uuids).values_list("video_uuid", flat=True)
     )
     doomed = [
         r["pk"]
