@@ -8,7 +8,7 @@ import requests
 
 from tests.conftest import reset_video_storage
 from tests.migration.conftest import WeedServer, weed_available
-from tests.operations.test_broker_outage import RedisServer, redis_server  # noqa: F401
+from tests.outages.harness import redis_server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

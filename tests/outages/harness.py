@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import free_port, port_open, require
@@ -272,3 +273,14 @@ class Outage:
 
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A redis-server of the test's own on a free port (``url``, ``stop()``, ``start()``)."""
+    workdir = tmp_path / "redis-server"
+    workdir.mkdir()
+    server = Redis(workdir)
+    server.start()
+    yield server
+    server.stop()
