@@ -75,9 +75,11 @@ class RedactSecretsFilter(logging.Filter):
             record.exc_text = redact(record.exc_text, self.literals)
         if record.stack_info:
             record.stack_info = redact(record.stack_info, self.literals)
+        # ``extra=`` fields too, whatever their type (Django's SQL log passes its parameters
+        # as a tuple: a runner's token is one of them).
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, redact(value, self.literals))
+            if key not in _STANDARD_ATTRS:
+                setattr(record, key, self._clean(value))
         return True
 
     def _clean(self, value):

@@ -9,11 +9,14 @@ from marsha_runner.runners.outcome import TranscodingOutcome
 from marsha_runner.runners.sources import transcoding_release_source
 from marsha_runner.runners.transcoding import transcoding_outcome_get
 from marsha_runner.storage import video_storage
+from marsha_runner.telemetry.context import context_bound
 
 from .constants import DESTINATION_RE, StorageLocation, TranscodePipeline, UploadState
 from .media_urls import video_refresh_urls
 from .models import Video
+from .observe import video_outcome_observe
 from .reasons import ErrorCode
+from .selectors import video_id_of_destination
 from .transitions import (
     video_error,
     video_error_clear,
@@ -31,7 +34,9 @@ def video_transcoding_ended(*, outcome: TranscodingOutcome) -> None:
     video whose stamp matches changes anything. Never raises into the library.
     """
     try:
-        _video_transcoding_ended(outcome)
+        # The lines it logs (and the tasks it enqueues) carry the video's id.
+        with context_bound(video_id=video_id_of_destination(outcome.destination)):
+            _video_transcoding_ended(outcome)
     except Exception:  # noqa: BLE001 - never raise into the library (docs/design.md#callback-per-rendition)
         logger.exception("Transcoding-ended callback failed for %s.", outcome.destination)
 
@@ -124,6 +129,7 @@ def _video_ready(video: Video, stamp: int, resolutions, *, thumbnail_exists: boo
     video_refresh_urls(video=video, thumbnail_exists=thumbnail_exists)
     logger.info("Video %s stamp %s: ready %s.", video.id, stamp, video.resolutions)
     video_notify_on_commit(video)
+    video_outcome_observe(video, ready=True)
 
 
 def _release_source(destination: str) -> None:

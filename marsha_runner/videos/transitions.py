@@ -10,6 +10,7 @@ from marsha_runner.websocket.notify import video_state_changed
 
 from .constants import UploadState
 from .models import Video
+from .observe import video_outcome_observe
 from .reasons import public_reason
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def video_error(*, video_id, stamp: int, code: str, detail: str = "") -> bool:
         "Video %s stamp %s: %s %s (%s).", video_id, stamp, video.upload_state, code, detail
     )
     video_notify_on_commit(video)
+    video_outcome_observe(video, ready=False)
     return True
 
 

@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from marsha_runner.storage import get_upload_backend, video_storage
 from marsha_runner.storage.base import UploadPolicy, UploadRefused
@@ -114,7 +115,17 @@ def video_upload_ended(*, video_id, file_key: str) -> Video:
     cleared = video_error_clear(video)
     video.size = size
     video.launch_refused_on = None
-    video.save(update_fields=["upload_state", *cleared, "size", "launch_refused_on", "updated_on"])
+    video.upload_ended_on = timezone.now()  # upload-ended → playable / ready start here
+    video.save(
+        update_fields=[
+            "upload_state",
+            *cleared,
+            "size",
+            "launch_refused_on",
+            "upload_ended_on",
+            "updated_on",
+        ]
+    )
     transaction.on_commit(lambda: video_launch_enqueue(video_id=video.id, stamp=stamp))
     video_notify_on_commit(video)
     return video

@@ -115,3 +115,16 @@ def test_a_request_id_from_outside_is_kept_only_when_plain():
 def test_log_format_is_checked():
     with pytest.raises(ValueError, match="LOG_FORMAT must be one of plain, json"):
         logging_config(level="INFO", log_format="xml", secrets=[])
+
+
+def test_extra_fields_of_any_type_are_redacted():
+    """Django's SQL log passes its parameters as a tuple in ``extra``: a token among them."""
+    stream = io.StringIO()
+    logger = _logger(stream, JSONFormatter())
+    logger.debug(
+        "(0.001) SELECT 1", extra={"params": (RUNNER_TOKEN, 3), "sql": f"x = '{JOB_TOKEN}'"}
+    )
+    line = json.loads(stream.getvalue())
+    assert RUNNER_TOKEN not in stream.getvalue() and JOB_TOKEN not in stream.getvalue()
+    assert line["params"] == "('[redacted]', 3)"
+    assert line["sql"] == "x = '[redacted]'"
