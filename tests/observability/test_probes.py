@@ -7,8 +7,7 @@ import pytest
 import requests
 
 from tests.conftest import reset_video_storage
-from tests.migration.conftest import WeedServer, weed_available
-from tests.outages.harness import redis_server  # noqa: F401 - the fixture
+from tests.outages.harness import Weed, redis_server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,7 +44,7 @@ def wait_for_readyz(live_server_url, status: int, timeout: float = 60) -> dict:
 
 @pytest.mark.e2e
 def test_readyz_follows_our_own_redis(live_server_url, redis_server, settings):  # noqa: F811
-    settings.REDIS_URL = redis_server.url.replace("/0", "/8")
+    settings.REDIS_URL = redis_server.url
     settings.READINESS_TIMEOUT = 1.0
     assert wait_for_readyz(live_server_url, 200)["checks"]["redis"]["ok"] is True
 
@@ -62,12 +61,21 @@ def test_readyz_follows_our_own_redis(live_server_url, redis_server, settings): 
 
 
 @pytest.mark.e2e
-def test_readyz_follows_our_own_seaweedfs(live_server_url, settings):
-    weed_available()
-    server = WeedServer("readyz")
+def test_readyz_follows_our_own_seaweedfs(live_server_url, settings, tmp_path):
+    server = Weed(tmp_path)
     try:
         server.start()
-        options = server.options(server.bucket())
+        bucket = "readyz"
+        server.client().create_bucket(Bucket=bucket)
+        options = {
+            "bucket_name": bucket,
+            "endpoint_url": server.endpoint,
+            "region_name": "us-east-1",
+            "access_key": server.access_key,
+            "secret_key": server.secret_key,
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+        }
         settings.STORAGES = {
             **settings.STORAGES,
             "videos": {"BACKEND": "marsha_runner.storage.s3.VideoS3Storage", "OPTIONS": options},
@@ -87,7 +95,7 @@ def test_readyz_follows_our_own_seaweedfs(live_server_url, settings):
         server.start()
         assert wait_for_readyz(live_server_url, 200)["failed"] == []
     finally:
-        server.cleanup()
+        server.stop()
         reset_video_storage()
 
 
