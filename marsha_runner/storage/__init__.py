@@ -3,6 +3,7 @@
 import contextlib
 import os
 import tempfile
+from urllib.parse import parse_qs, urlparse
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
@@ -24,7 +25,9 @@ __all__ = (
     "storage_public_url",
     "storage_read_location",
     "storage_replace",
+    "storage_is_s3",
     "storage_signed_url",
+    "url_is_signed",
     "video_storage",
 )
 
@@ -47,8 +50,16 @@ def legacy_storage():
     return storages["aws_legacy"]
 
 
-def _is_s3(storage) -> bool:
+def storage_is_s3(storage) -> bool:
+    """The one test of "this storage is an S3 bucket" (signing, copies, the location column)."""
     return isinstance(storage, S3Storage)
+
+
+def url_is_signed(url: str) -> bool:
+    """Whether ``url`` carries a signature or an expiry (a presigned URL): such a URL dies,
+    so it is never persisted, and one more query parameter would break its signature."""
+    query = parse_qs(urlparse(url).query)
+    return any(name in query for name in SIGNATURE_PARAMETERS)
 
 
 def _s3_params(storage, key: str) -> dict:
@@ -68,7 +79,7 @@ def storage_public_url(storage, key: str) -> str:
     storage's ``base_url`` (VIDEOS_URL) plus the key. The system check refuses a storage
     whose public URL would still carry a signature.
     """
-    if _is_s3(storage) and not storage.custom_domain:
+    if storage_is_s3(storage) and not storage.custom_domain:
         return storage.unsigned_connection.meta.client.generate_presigned_url(
             "get_object", Params=_s3_params(storage, key)
         )
@@ -77,7 +88,7 @@ def storage_public_url(storage, key: str) -> str:
 
 def storage_signed_url(storage, key: str, *, expire: int) -> str:
     """A URL of ``key`` valid ``expire`` seconds from now (a private bucket, at read time)."""
-    if _is_s3(storage):
+    if storage_is_s3(storage):
         return storage.connection.meta.client.generate_presigned_url(
             "get_object", Params=_s3_params(storage, key), ExpiresIn=expire
         )
@@ -116,7 +127,7 @@ def storage_replace(storage, key: str, content) -> str:
     if path is not None:
         _file_replace(storage, path, content)
         return key
-    if not (_is_s3(storage) and storage.file_overwrite) and storage.exists(key):
+    if not (storage_is_s3(storage) and storage.file_overwrite) and storage.exists(key):
         # An S3 PUT replaces an object atomically: deleting first would leave a moment with
         # no object (a player reading master.m3u8 then gets a 404). Other storages pick a
         # new name when the key is taken: the old file goes first there.
@@ -137,7 +148,7 @@ def storage_copy(source, source_key: str, target, target_key: str) -> str:
     size = source.size(source_key)
     if target.exists(target_key) and target.size(target_key) == size:
         return "already there"
-    if _is_s3(source) and _is_s3(target) and _same_s3_account(source, target):
+    if storage_is_s3(source) and storage_is_s3(target) and _same_s3_account(source, target):
         client = target.connection.meta.client
         client.copy(_s3_params(source, source_key), **_s3_params(target, target_key))
         return "copied server-side"

@@ -1,14 +1,13 @@
 """System checks: a misconfigured storage fails at start, not at the first upload."""
 
 import shutil
-from urllib.parse import parse_qs, urlparse
 
 from django.conf import settings
 from django.core.checks import Error, register
 from django.core.files.storage import storages
 from django.utils.module_loading import import_string
 
-from . import SIGNATURE_PARAMETERS, storage_public_url
+from . import storage_public_url, url_is_signed
 from .base import UploadBackend
 
 
@@ -85,8 +84,7 @@ def check_persisted_urls(app_configs, **kwargs):
                 )
             )
             continue
-        query = parse_qs(urlparse(url).query)
-        if any(name in query for name in SIGNATURE_PARAMETERS):
+        if url_is_signed(url):
             errors.append(
                 Error(
                     f'STORAGES["{alias}"] would persist signed URLs: they expire.',

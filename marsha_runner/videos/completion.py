@@ -3,12 +3,11 @@
 import logging
 
 from django.db import transaction
-from storages.backends.s3 import S3Storage
 
 from marsha_runner.runners.outcome import TranscodingOutcome
 from marsha_runner.runners.sources import transcoding_release_source
 from marsha_runner.runners.transcoding import transcoding_outcome_get
-from marsha_runner.storage import video_storage
+from marsha_runner.storage import storage_is_s3, video_storage
 from marsha_runner.telemetry.context import context_bound
 
 from .constants import DESTINATION_RE, StorageLocation, TranscodePipeline, UploadState
@@ -141,4 +140,4 @@ def _release_source(destination: str) -> None:
 
 def storage_location_of(storage) -> str | None:
     """SCALEWAY when new videos live in S3; null for the filesystem or memory storages."""
-    return StorageLocation.SCALEWAY if isinstance(storage, S3Storage) else None
+    return StorageLocation.SCALEWAY if storage_is_s3(storage) else None

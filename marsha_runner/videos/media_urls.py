@@ -17,6 +17,7 @@ from marsha_runner.storage import (
     legacy_storage,
     storage_public_url,
     storage_signed_url,
+    url_is_signed,
     video_storage,
 )
 
@@ -38,7 +39,7 @@ def hls_cache_buster(resolutions, languages=()) -> str:
 def url_with_cache_buster(url: str, resolutions, languages=()) -> str:
     # A presigned URL is signed over its query string: one more parameter would break it.
     # Its signature already changes on each read, which busts caches the same way.
-    if "X-Amz-Signature=" in url or "Signature=" in url:
+    if url_is_signed(url):
         return url
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}v={hls_cache_buster(resolutions, languages)}"
