@@ -1,5 +1,17 @@
-"""``backfill_urls``: recompute the persisted urls of many videos in batches."""
+"""``backfill_urls``: recompute the persisted urls of many videos in batches.
 
+Each batch is one SELECT (plus one for its subtitle tracks) and one set-based UPDATE of the rows
+whose urls changed. The UPDATE writes a row only if it still has what the batch read: the same
+urls, pipeline, location, stamp and resolutions. A migration switching the video, or a
+completion publishing a new version, between our read and our write has written fresher urls
+itself: overwriting them with ours (built from the old location or stamp) would point players at
+the old bucket, or at sources ``--delete-source`` removed. Such rows are counted as ``raced``
+and left alone.
+"""
+
+import json
+
+from django.db import connection, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
@@ -7,27 +19,22 @@ from .constants import SubtitleState
 from .media_urls import video_thumbnail_known, video_urls_build
 from .models import SubtitleTrack, Video
 
+# The columns a batch compares before writing (with urls): what the urls are built from.
+_READ_FIELDS = ("transcode_pipeline", "storage_location", "uploaded_on", "resolutions")
+
 
 def videos_backfill_urls(*, videos, batch_size: int = 1000, dry_run: bool = False) -> dict:
-    """Recompute the persisted urls of ``videos`` (a queryset) in batches.
-
-    ``iterator`` + ``bulk_update`` of the changed rows only: a batch costs one SELECT, one
-    for its subtitle tracks and at most one UPDATE, whatever its size; a second run changes
-    nothing. The thumbnail of a
-    PeerTube version is taken from the persisted urls when there are some (no storage call
-    per video), looked up in storage otherwise.
-    """
-    seen = changed = 0
-    pending: list[Video] = []
-    fields = ["urls", "updated_on"]
+    """Recompute the persisted urls of ``videos`` (a queryset) in batches; a second run
+    changes nothing. The thumbnail of a PeerTube version is taken from the persisted urls when
+    there are some (no storage call per video), looked up in storage otherwise."""
+    seen = changed = raced = 0
     ready_tracks = SubtitleTrack.objects.filter(state=SubtitleState.READY)
     queryset = (
-        videos.only(
-            "id", "uploaded_on", "transcode_pipeline", "storage_location", "resolutions", "urls"
-        )
+        videos.only("id", "urls", *_READ_FIELDS)
         .prefetch_related(Prefetch("subtitle_tracks", queryset=ready_tracks))
         .order_by("pk")
     )
+    batch: list[tuple[Video, dict]] = []
     for video in queryset.iterator(chunk_size=batch_size):
         seen += 1
         urls = video_urls_build(video=video, thumbnail_exists=video_thumbnail_known(video))
@@ -36,12 +43,69 @@ def videos_backfill_urls(*, videos, batch_size: int = 1000, dry_run: bool = Fals
         changed += 1
         if dry_run:
             continue
-        video.urls = urls
-        video.updated_on = timezone.now()
-        pending.append(video)
-        if len(pending) >= batch_size:
-            Video.objects.bulk_update(pending, fields, batch_size=batch_size)
-            pending = []
-    if pending:
-        Video.objects.bulk_update(pending, fields, batch_size=batch_size)
-    return {"videos": seen, "changed": changed, "dry_run": dry_run}
+        batch.append((video, urls))
+        if len(batch) >= batch_size:
+            raced += _write_unless_changed(batch)
+            batch = []
+    if batch:
+        raced += _write_unless_changed(batch)
+    return {"videos": seen, "changed": changed - raced, "raced": raced, "dry_run": dry_run}
+
+
+def _write_unless_changed(batch: list[tuple[Video, dict]]) -> int:
+    """Write each row's new urls if the row is still as read; how many were not."""
+    if connection.vendor == "postgresql":
+        return len(batch) - _update_from_values(batch)
+    # Elsewhere (SQLite, the embedded default): re-read under the write lock, then write
+    # what did not change, in one transaction.
+    with transaction.atomic():
+        current = {
+            row["id"]: row
+            for row in Video.objects.select_for_update()
+            .filter(pk__in=[video.pk for video, _ in batch])
+            .values("id", "urls", *_READ_FIELDS)
+        }
+        kept = []
+        for video, urls in batch:
+            row = current.get(video.pk)
+            read = {"id": video.pk, "urls": video.urls}
+            read.update({name: getattr(video, name) for name in _READ_FIELDS})
+            if row == read:
+                video.urls, video.updated_on = urls, timezone.now()
+                kept.append(video)
+        Video.objects.bulk_update(kept, ["urls", "updated_on"])
+    return len(batch) - len(kept)
+
+
+def _json_or_null(value) -> str | None:
+    """SQL NULL for a column that is NULL (JSON's null would not compare equal to it)."""
+    return None if value is None else json.dumps(value)
+
+
+def _update_from_values(batch: list[tuple[Video, dict]]) -> int:
+    """One UPDATE … FROM (VALUES …) for the batch; PostgreSQL re-checks the WHERE on the row
+    version it locks, so a row written meanwhile is skipped, not overwritten. Rows written."""
+    quote = connection.ops.quote_name
+    column = {name: quote(Video._meta.get_field(name).column) for name in ("urls", *_READ_FIELDS)}
+    rows, params = [], []
+    for video, urls in batch:
+        rows.append("(%s::uuid, %s::jsonb, %s::jsonb, %s, %s, %s::timestamptz, %s::jsonb)")
+        params += [
+            str(video.pk), json.dumps(urls), _json_or_null(video.urls), video.transcode_pipeline,
+            video.storage_location, video.uploaded_on, _json_or_null(video.resolutions),
+        ]  # fmt: skip
+    # Names from the model, quoted; every value a parameter.
+    sql = (
+        f"UPDATE {quote(Video._meta.db_table)} AS v SET {column['urls']} = c.urls, "  # noqa: S608
+        f"{quote(Video._meta.get_field('updated_on').column)} = %s "
+        f"FROM (VALUES {', '.join(rows)}) AS c(id, urls, old, pipeline, location, stamp, res) "
+        f"WHERE v.{quote(Video._meta.pk.column)} = c.id "
+        f"AND v.{column['urls']} IS NOT DISTINCT FROM c.old "
+        f"AND v.{column['transcode_pipeline']} IS NOT DISTINCT FROM c.pipeline "
+        f"AND v.{column['storage_location']} IS NOT DISTINCT FROM c.location "
+        f"AND v.{column['uploaded_on']} IS NOT DISTINCT FROM c.stamp "
+        f"AND v.{column['resolutions']} IS NOT DISTINCT FROM c.res"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), *params])
+        return cursor.rowcount

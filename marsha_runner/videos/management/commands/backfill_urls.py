@@ -59,4 +59,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{summary['videos']} videos read, {summary['changed']} {verb} "
                 f"in {summary['seconds']} s."
+                + (
+                    f" {summary['raced']} written meanwhile by another process, left as is."
+                    if summary["raced"]
+                    else ""
+                )
             )
