@@ -166,7 +166,7 @@ class VideoListCreateApi(VideoApiBase):
         ],
         responses={
             200: VideoOutputSerializer(many=True),
-            **error_responses(400, 401, 403, 404, 405),
+            **error_responses(400, 401, 403, 404, 405, 503),
         },
     )
     def get(self, request):
@@ -184,7 +184,7 @@ class VideoListCreateApi(VideoApiBase):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: VideoOutputSerializer, **error_responses(400, 401, 403, 405, 413)},
+        responses={201: VideoOutputSerializer, **error_responses(400, 401, 403, 405, 413, 503)},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -194,7 +194,9 @@ class VideoListCreateApi(VideoApiBase):
 
 
 class VideoDetailApi(VideoApiBase):
-    @extend_schema(responses={200: VideoOutputSerializer, **error_responses(401, 403, 404, 405)})
+    @extend_schema(
+        responses={200: VideoOutputSerializer, **error_responses(401, 403, 404, 405, 503)}
+    )
     def get(self, request, video_id):
         return Response(VideoOutputSerializer(self.get_video(video_id)).data)
 
@@ -208,7 +210,10 @@ class VideoInitiateUploadApi(VideoApiBase):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: UploadOutputSerializer, **error_responses(400, 401, 403, 404, 405, 413)},
+        responses={
+            200: UploadOutputSerializer,
+            **error_responses(400, 401, 403, 404, 405, 413, 503),
+        },
     )
     def post(self, request, video_id):
         answer = self.call_service(video_initiate_upload, request=request, video_id=video_id)
@@ -222,7 +227,10 @@ class VideoUploadEndedApi(VideoApiBase):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: VideoOutputSerializer, **error_responses(400, 401, 403, 404, 405, 413)},
+        responses={
+            200: VideoOutputSerializer,
+            **error_responses(400, 401, 403, 404, 405, 413, 503),
+        },
     )
     def post(self, request, video_id):
         video = self.call_service(video_upload_ended, request=request, video_id=video_id)

@@ -67,3 +67,26 @@ def test_every_code_has_a_sentence_without_internals():
     assert public_reason("source_refused", detail="The video has no duration.") == (
         "The video cannot be transcoded: The video has no duration."
     )
+
+
+def test_the_schema_documents_503_and_the_error_code(tmp_path):
+    import yaml
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    for path, item in schema["paths"].items():
+        if path.startswith("/api/videos/"):
+            for method, operation in item.items():
+                answer = operation["responses"]["503"]
+                assert answer["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Errors"
+                }, (path, method)
+    videos = [
+        component["properties"]
+        for component in schema["components"]["schemas"].values()
+        if "upload_state" in component.get("properties", {})
+    ]
+    assert videos and all("upload_error_code" in video for video in videos)
+    assert not any("upload_error_detail" in video for video in videos)
