@@ -37,10 +37,18 @@ def token_prefix(value: str | None) -> str:
 
 
 def runner_job_resolution(job) -> int | None:
+    """The output resolution of a transcoding job (its payload's ``output.resolution``); None
+    for a job without one (a transcription). The one reading of it: admin, exports, metrics."""
     payload = job.payload if isinstance(job.payload, dict) else {}
     output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
     resolution = output.get("resolution")
     return int(resolution) if isinstance(resolution, int | float) and resolution else None
+
+
+def runner_job_resolution_label(job) -> str:
+    """``720p``, or ``-`` for a job without a resolution (how staff read it in every table)."""
+    resolution = runner_job_resolution(job)
+    return f"{resolution}p" if resolution else "-"
 
 
 def runner_job_name(job, *, title: str | None = None) -> str:

@@ -12,13 +12,8 @@ from django_peertube_runner_connector.models import RunnerJob
 
 from marsha_runner.telemetry.instruments import job_failure_record, job_finished_record
 
+from .naming import runner_job_resolution
 from .selectors import runner_job_state_label
-
-
-def _resolution(job: RunnerJob):
-    payload = job.payload if isinstance(job.payload, dict) else {}
-    output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
-    return output.get("resolution")
 
 
 def runner_job_finished_observe(job: RunnerJob, *, state=None, count: int = 1) -> None:
@@ -29,7 +24,7 @@ def runner_job_finished_observe(job: RunnerJob, *, state=None, count: int = 1) -
             job_finished_record,
             job_type=job.type,
             state=runner_job_state_label(job.state if state is None else state),
-            resolution=_resolution(job),
+            resolution=runner_job_resolution(job),
             started=job.startedAt,
             finished=job.finishedAt,
             count=count,

@@ -3,6 +3,7 @@
 from import_export import fields, resources
 
 from .models import Runner, RunnerJob
+from .naming import runner_job_resolution
 from .selectors import runner_job_video_uuid
 
 
@@ -39,9 +40,7 @@ class RunnerJobResource(resources.ModelResource):
         return runner_job_video_uuid(job) or ""
 
     def dehydrate_resolution(self, job):
-        payload = job.payload if isinstance(job.payload, dict) else {}
-        output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
-        return output.get("resolution") or ""
+        return runner_job_resolution(job) or ""
 
 
 class RunnerResource(resources.ModelResource):

@@ -17,6 +17,7 @@ from import_export.formats.base_formats import CSV, JSON, XLSX
 from marsha_runner.admin_kit import StaffAdmin, human_size, rolled_back, staff_action
 from marsha_runner.migration.staff import MigrationRefused, video_migration_enqueue
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
+from marsha_runner.runners.naming import runner_job_resolution_label
 from marsha_runner.runners.selectors import runner_jobs_of_destination
 
 from .constants import StorageLocation, storage_location_label
@@ -31,12 +32,6 @@ from .staff_transcoding import (
 )
 from .subtitles_admin import subtitle_tracks_table
 from .transitions import VideoRefused
-
-
-def _job_resolution(job) -> str:
-    payload = job.payload if isinstance(job.payload, dict) else {}
-    output = payload.get("output") if isinstance(payload.get("output"), dict) else {}
-    return f"{output['resolution']}p" if output.get("resolution") else "-"
 
 
 def migration_progress_url(*, video_id) -> str | None:
@@ -249,7 +244,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
                     reverse("admin:runners_runnerjob_change", args=[job.pk]),
                     job.type,
                     job.get_state_display(),
-                    _job_resolution(job),
+                    runner_job_resolution_label(job),
                     "-" if job.progress is None else f"{job.progress:.0f}%",
                     job.runner.name if job.runner else "-",
                     job.failures,
