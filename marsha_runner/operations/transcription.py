@@ -42,10 +42,10 @@ class TranscriptionRefused(ValueError):
 TRANSCRIBABLE_PIPELINES = (TranscodePipeline.PEERTUBE, TranscodePipeline.AWS)
 
 
-def _legacy_source_prepare(video: Video) -> str | None:
+def _legacy_source_prepare(video: Video, *, dry_run: bool = False) -> str | None:
     """A legacy video's highest mp4 copied to its served stamp's upload key in the video
     storage (once), where the runner downloads it; None for a PeerTube video. Done before
-    any row lock (a whole file's copy)."""
+    any row lock (a whole file's copy); a dry run only checks the mp4 is there."""
     if video.transcode_pipeline != TranscodePipeline.AWS:
         return None
     found = video_legacy_source(video)
@@ -53,7 +53,7 @@ def _legacy_source_prepare(video: Video) -> str | None:
         raise TranscriptionRefused("Its highest legacy mp4 is not in storage.")
     storage, key, _label = found
     target, videos = video.source_key(video.active_stamp), video_storage()
-    if not videos.exists(target):
+    if not dry_run and not videos.exists(target):
         with storage.open(key, "rb") as handle:
             storage_replace(videos, target, handle)
     return target
@@ -73,15 +73,19 @@ def _refusal(video: Video) -> str | None:
     return None
 
 
-def video_transcribe(*, video: Video) -> SubtitleTrack:
+def video_transcribe(*, video: Video, dry_run: bool = False) -> SubtitleTrack:
     """Start the transcription of the served version: a pending track and its runner job,
     together (runners pinged on commit). Raises ``TranscriptionRefused`` with the reason.
 
-    A legacy AWS video is transcribed from its highest mp4 (before and after migration)."""
+    A legacy AWS video is transcribed from its highest mp4 (before and after migration).
+    ``dry_run`` (a confirmation page, called in a transaction rolled back): a legacy video's
+    mp4 is looked for, not copied, and its track is returned unsaved."""
     reason = _refusal(video)
     if reason:
         raise TranscriptionRefused(reason)
-    source_key = _legacy_source_prepare(video)
+    source_key = _legacy_source_prepare(video, dry_run=dry_run)
+    if dry_run and source_key:
+        return SubtitleTrack(video=video, stamp=video.active_stamp)
     with transaction.atomic():
         video = Video.objects.select_for_update().get(pk=video.pk)
         reason = _refusal(video)

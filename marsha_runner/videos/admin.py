@@ -304,7 +304,7 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
     )
     def transcribe(self, request, video, *, dry_run):
         if dry_run:
-            rolled_back(lambda: video_transcribe(video=video))
+            rolled_back(lambda: video_transcribe(video=video, dry_run=True))
             return "will be transcribed (a transcription job for the runners)"
         track = video_transcribe(video=video)
         return f"transcription job {track.job_uuid} started"

@@ -14,9 +14,10 @@ from django.core.management import call_command
 
 from marsha_runner.devrunner.client import TRANSCRIPTION_JOB
 from marsha_runner.operations.transcription import video_transcribe
-from marsha_runner.storage import legacy_storage
+from marsha_runner.storage import legacy_storage, video_storage
 from marsha_runner.videos.constants import StorageLocation, SubtitleState
 from marsha_runner.videos.legacy_seed import legacy_video_seed
+from marsha_runner.videos.models import SubtitleTrack
 from tests.operations.test_transcription import client, runner_token  # noqa: F401
 from tests.speech import assert_transcript, make_spoken_clip, media_seconds
 
@@ -61,6 +62,10 @@ def test_legacy_videos_are_transcribed_from_their_highest_mp4_before_and_after_m
     after, after_spoken = spoken_legacy_video("Transcribed once migrated", tmp_path)
     assert before.storage_location == StorageLocation.AWS
 
+    # The confirmation page's dry run copies nothing and saves nothing.
+    assert video_transcribe(video=before, dry_run=True).pk is None
+    assert not video_storage().exists(before.source_key(before.active_stamp))
+    assert not SubtitleTrack.objects.exists()
     url = transcribe_and_check(before, before_spoken, live_server_url, runner_token, tmp_path)
 
     out = StringIO()
