@@ -42,8 +42,10 @@ def json_log():
 
 
 def test_metrics_tell_the_database_truth_after_an_upload(
-    videos_root, live_server_url, seeded_runner_token, jwt_session, tmp_path, caplog, json_log
-):
+    videos_root, live_server_url, seeded_runner_token, jwt_session, tmp_path, caplog, json_log,
+    settings,
+):  # fmt: skip
+    settings.LOG_ACCESS = True  # what LOG_FORMAT=json turns on: one line per request
     before = scrape(live_server_url)
     session = jwt_session(live_server_url)
     body, _ = run_upload_to_ready(live_server_url, session, tmp_path, seeded_runner_token, caplog)
@@ -115,6 +117,12 @@ def check_logs(text, video, completed, session, runner_token):
     with_job = [line for line in lines if line.get("job_uuid") in job_uuids]
     assert {line["job_uuid"] for line in with_job} == job_uuids
     assert all(line.get("request_id") for line in with_job)
+    # Our access line names the route and status, never the path (a token may be in it).
+    access = [line for line in lines if line["logger"] == "marsha_runner.access"]
+    ended = [line for line in access if line.get("route") == "video-upload-ended"]
+    assert [(line["status"], line["video_id"]) for line in ended] == [(200, str(video.id))]
+    assert ended[0]["message"].startswith("POST video-upload-ended 200 ")
+    assert not any("/api/" in line["message"] for line in access)
     ready = [line for line in lines if ": ready " in line["message"]]
     assert [line.get("video_id") for line in ready] == [str(video.id)]
     assert ready[0].get("request_id")
