@@ -282,9 +282,11 @@ def test_a_staff_day(browser, live_server_url, videos_root, legacy_root, tmp_pat
     assert "cancelled, with 1 dependent job(s)" in messages(page)
     video.refresh_from_db()
     assert video.upload_state == UploadState.READY, video.upload_error_reason
-    assert "cancel" in video.upload_error_reason.lower()
+    # The public reason says a new version failed; the detail, for staff, says why.
+    assert video.upload_error_reason.startswith("The new version could not be made")
+    assert "cancel" in video.upload_error_detail.lower(), video.upload_error_detail
     page.goto(f"{base}/admin/videos/video/{video.pk}/change/")
-    assert "cancel" in page.inner_text("div.field-upload_error_reason").lower()
+    assert "cancel" in page.inner_text("div.field-upload_error_detail").lower()
     page.wait_for_selector('#hls-player[data-state="manifest-loaded"]')  # still plays
     shot(page, "14-cancelled-still-ready")
 
