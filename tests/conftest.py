@@ -140,14 +140,12 @@ def free_port() -> int:
 
 
 def reset_video_storage():
-    """Forget cached storages (Django's and the library's lazy one) after a settings change."""
+    """Forget Django's cached storages after a settings change (the library's lazy storage
+    reads through ours at every use: runners/library_storage.py)."""
     from django.core.files.storage import storages
-    from django.utils.functional import empty
-    from django_peertube_runner_connector.storage import video_storage
 
     storages._storages = {}
     storages.backends  # noqa: B018  (re-read settings.STORAGES)
-    video_storage._wrapped = empty
 
 
 def reload_urls():

@@ -15,8 +15,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import redis
 from django.conf import settings
-from django.core.files.storage import storages
 from django.db import connections
+
+from marsha_runner.storage import video_storage
 
 PROBE_KEY = "readyz/probe"
 _executor = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readyz")
@@ -48,7 +49,7 @@ def _redis():
 def _storage():
     # Any answer from the store will do (the key need not exist): it is reachable and it
     # accepts our credentials (a refused signature raises).
-    storages["videos"].exists(PROBE_KEY)
+    video_storage().exists(PROBE_KEY)
 
 
 def readiness_checks() -> dict:

@@ -8,3 +8,6 @@ class RunnersConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
+        from .library_storage import runners_library_storage_follow
+
+        runners_library_storage_follow()

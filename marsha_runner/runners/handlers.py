@@ -24,7 +24,6 @@ from django_peertube_runner_connector.models import (
     VideoJobInfoColumnType,
     VideoStreamingPlaylist,
 )
-from django_peertube_runner_connector.storage import video_storage
 from django_peertube_runner_connector.utils.ffprobe import (
     build_file_metadata,
     get_video_stream_fps,
@@ -38,7 +37,7 @@ from django_peertube_runner_connector.utils.job_handlers.vod_hls_transcoding_job
     VODHLSTranscodingJobHandler,
 )
 
-from marsha_runner.storage import storage_replace
+from marsha_runner.storage import storage_replace, video_storage
 from marsha_runner.storage.outages import Unreachable, outage_describe, storage_outage
 
 from .callbacks import transcoding_ended_notify
@@ -115,7 +114,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
             self.specific_complete(runner_job, result_payload)
             runner_job.state = RunnerJobState.COMPLETED
         except Exception as err:
-            if storage_outage(err, video_storage):
+            if storage_outage(err, video_storage()):
                 raise Unreachable(outage_describe(err)) from err
             logger.exception("Completion of runner job %s failed.", runner_job.uuid)
             runner_job.state = RunnerJobState.ERRORED
@@ -153,12 +152,12 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
         )
         playlist_key = get_hls_resolution_playlist_filename(video_key)
 
-        storage_replace(video_storage, video_key, result_payload["video_file"])
+        storage_replace(video_storage(), video_key, result_payload["video_file"])
         raw = result_payload["resolution_playlist_file"].read()
         text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
         text = FRAGMENTED_MP4_RE.sub(os.path.basename(video_key), text)
         storage_replace(
-            video_storage, playlist_key, ContentFile(text.encode(), name="playlist.m3u8")
+            video_storage(), playlist_key, ContentFile(text.encode(), name="playlist.m3u8")
         )
         probe = probe_stored(key=video_key)
 

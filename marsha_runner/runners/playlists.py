@@ -14,13 +14,12 @@ import re
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django_peertube_runner_connector.models import Video, VideoStreamingPlaylist
-from django_peertube_runner_connector.storage import video_storage
 from django_peertube_runner_connector.utils.files import (
     get_hls_resolution_playlist_filename,
     get_video_directory,
 )
 
-from marsha_runner.storage import storage_listdir, storage_replace
+from marsha_runner.storage import storage_listdir, storage_replace, video_storage
 
 from .probe import hls_codecs, probe_video_stream
 
@@ -39,7 +38,7 @@ def subtitle_playlist_name(*, base_name: str, language: str) -> str:
 def subtitle_languages_stored(*, video: Video) -> list[str]:
     """Languages of the transcripts stored in ``video``'s directory, sorted."""
     pattern = re.compile(rf"^{re.escape(video.baseFilename or '')}-([A-Za-z0-9_-]+)\.vtt$")
-    _dirs, files = storage_listdir(video_storage, video.directory)
+    _dirs, files = storage_listdir(video_storage(), video.directory)
     return sorted(match[1] for name in files if (match := pattern.match(name)))
 
 
@@ -63,7 +62,9 @@ def subtitle_playlist_write(*, video: Video, language: str) -> str:
     ]
     name = subtitle_playlist_name(base_name=base, language=language)
     key = get_video_directory(video, name)
-    storage_replace(video_storage, key, ContentFile(("\n".join(lines) + "\n").encode(), name=name))
+    storage_replace(
+        video_storage(), key, ContentFile(("\n".join(lines) + "\n").encode(), name=name)
+    )
     return key
 
 
@@ -111,7 +112,7 @@ def master_playlist_write(*, video: Video, playlist: VideoStreamingPlaylist) -> 
         lines += [line, get_hls_resolution_playlist_filename(os.path.basename(file.filename))]
     key = get_video_directory(video, "master.m3u8")
     storage_replace(
-        video_storage, key, ContentFile(("\n".join(lines) + "\n").encode(), name="master.m3u8")
+        video_storage(), key, ContentFile(("\n".join(lines) + "\n").encode(), name="master.m3u8")
     )
     if playlist.playlistFilename != key:
         playlist.playlistFilename = key

@@ -7,10 +7,9 @@ the project needs from it (the video stream, the duration) without guessing miss
 import json
 import subprocess
 
-from django_peertube_runner_connector.storage import video_storage
 from django_peertube_runner_connector.utils.ffprobe import IMAGE_CODECS
 
-from marsha_runner.storage import storage_read_location
+from marsha_runner.storage import storage_read_location, video_storage
 
 PROBE_TIMEOUT = 120
 
@@ -84,10 +83,10 @@ def probe_stored(*, key: str) -> dict:
     library's VideoFile needs it (Marsha #2761: a missing size lost the rendition).
     """
 
-    probe = ffprobe(storage_read_location(video_storage, key))
+    probe = ffprobe(storage_read_location(video_storage(), key))
     fmt = probe.setdefault("format", {})
     if not str(fmt.get("size") or "").isdigit():
-        fmt["size"] = str(video_storage.size(key))
+        fmt["size"] = str(video_storage().size(key))
     fmt.setdefault("filename", key)
     probe.setdefault("streams", [])
     return probe

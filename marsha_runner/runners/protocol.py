@@ -34,8 +34,8 @@ from django_peertube_runner_connector.models import (
     RunnerRegistrationToken,
     VideoFile,
 )
-from django_peertube_runner_connector.storage import video_storage
 
+from marsha_runner.storage import video_storage
 from marsha_runner.storage.outages import is_outage, storage_reachable
 
 from .deferred import completion_defer, completion_retry_soon
@@ -310,7 +310,7 @@ def runner_job_fail(
         logger.warning("Runner %s failed job %s: %s", runner.name, job.uuid, message[:500])
         # A runner that could not download its source while our storage is down did not
         # fail: the job goes back to pending without a failure counted.
-        counted = storage_reachable(video_storage)
+        counted = storage_reachable(video_storage())
         runner_job_failure_record(job=job, message=message, counted=counted)
     runner_contact(runner=runner, ip=ip)
     return job
@@ -430,11 +430,11 @@ def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
     source = files.filter(streamingPlaylist__isnull=True).first()
     if source is None and job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
         source = files.first()  # the upload is gone: a rendition has the same audio
-    if source is None or not source.filename or not video_storage.exists(source.filename):
+    if source is None or not source.filename or not video_storage().exists(source.filename):
         # An unreachable storage raises here: 503 with Retry-After (views.runner_call), so
         # the runner waits instead of failing a download it would count as its own failure.
         raise RunnerRefusal(404, "video_file_not_found", "The source file is gone.")
-    url = video_storage.url(source.filename)
+    url = video_storage().url(source.filename)
     if not urlparse(url).scheme and job.domain:
         url = job.domain.rstrip("/") + url
     logger.info("Runner %s downloads the source of %s.", runner.name, video_uuid)

@@ -6,12 +6,13 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django_peertube_runner_connector.models import Video, VideoFile, VideoStreamingPlaylist
-from django_peertube_runner_connector.storage import video_storage
 from django_peertube_runner_connector.utils.ffprobe import (
     build_file_metadata,
     get_video_stream_fps,
 )
 from django_peertube_runner_connector.utils.video_state import build_next_video_state
+
+from marsha_runner.storage import video_storage
 
 from .handlers import HLSTranscodingJobHandler
 from .probe import probe_duration, probe_stored
@@ -63,13 +64,13 @@ def transcoding_add_renditions(
             directory=destination,
             baseFilename=base_name,
             duration=round(probe_duration(source_probe) or 0) or None,
-            thumbnailFilename=thumbnail_key if video_storage.exists(thumbnail_key) else None,
+            thumbnailFilename=thumbnail_key if video_storage().exists(thumbnail_key) else None,
         )
         VideoFile.objects.create(
             video=video,
             filename=source_key,
             extname="",
-            size=video_storage.size(source_key),
+            size=video_storage().size(source_key),
             resolution=max(existing) if existing else 0,
             fps=get_video_stream_fps(source_probe),
             metadata=build_file_metadata(probe=source_probe),

@@ -5,7 +5,8 @@ import logging
 
 from django.db import transaction
 from django_peertube_runner_connector.models import Video, VideoFile
-from django_peertube_runner_connector.storage import video_storage
+
+from marsha_runner.storage import video_storage
 
 from .selectors import runner_jobs_active_exist, runner_jobs_active_of_videos
 
@@ -24,8 +25,8 @@ def transcoding_release_source(*, destination: str) -> None:
                 # Only an upload is ours to delete: a staff transcoding may read a served
                 # rendition or a migrated legacy mp4 where it is.
                 uploaded = (source.filename or "").startswith(UPLOADS_PREFIX)
-                if uploaded and video_storage.exists(source.filename):
-                    video_storage.delete(source.filename)
+                if uploaded and video_storage().exists(source.filename):
+                    video_storage().delete(source.filename)
             except Exception:  # noqa: BLE001  (storage down: keep the row, retry later)
                 logger.warning("Could not delete the source %s.", source.filename)
                 continue
@@ -52,8 +53,8 @@ def transcoding_source_delete(*, destination: str, source_key: str, dry_run: boo
         if dry_run:
             return True
         rows.delete()
-        if video_storage.exists(source_key):
-            video_storage.delete(source_key)  # raises: the rows come back (rollback)
+        if video_storage().exists(source_key):
+            video_storage().delete(source_key)  # raises: the rows come back (rollback)
     return True
 
 

@@ -22,7 +22,8 @@ from django_peertube_runner_connector.models import (
     VideoFile,
 )
 from django_peertube_runner_connector.models import Video as TranscodedVideo
-from django_peertube_runner_connector.storage import video_storage
+
+from marsha_runner.storage import video_storage
 
 from .callbacks import transcoding_ended_notify, transcoding_outcome_reopen
 from .observe import runner_job_finished_observe
@@ -114,7 +115,7 @@ def _source_present(job: RunnerJob) -> bool:
         .order_by("-resolution")
         .first()
     )
-    return bool(source and source.filename and video_storage.exists(source.filename))
+    return bool(source and source.filename and video_storage().exists(source.filename))
 
 
 def _video_reopen(job: RunnerJob) -> str:

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django_peertube_runner_connector.models import Video, VideoFile
-from django_peertube_runner_connector.storage import video_storage
 from django_peertube_runner_connector.utils.ffprobe import (
     build_file_metadata,
     get_video_stream_fps,
@@ -27,7 +26,7 @@ from django_peertube_runner_connector.utils.resolutions import (
 from django_peertube_runner_connector.utils.transcoding.job_creation import compute_output_fps
 from django_peertube_runner_connector.utils.video_state import build_next_video_state
 
-from marsha_runner.storage import storage_read_location, storage_replace
+from marsha_runner.storage import storage_read_location, storage_replace, video_storage
 
 from .handlers import HLSTranscodingJobHandler
 from .outcome import TranscodingOutcome, transcoding_conclude
@@ -49,7 +48,7 @@ class SourceRefused(Exception):
 def transcoding_probe(*, source_key: str) -> dict:
     """ffprobe JSON of the source (a local path or a URL); SourceUnreadable if unreadable."""
     try:
-        url = storage_read_location(video_storage, source_key)
+        url = storage_read_location(video_storage(), source_key)
     except Exception as err:  # noqa: BLE001  (any storage failure means: not readable now)
         raise SourceUnreadable(f"No URL for the source: {type(err).__name__}") from err
     try:
@@ -95,7 +94,7 @@ def _thumbnail_make(*, url: str, key: str) -> str | None:
             logger.warning("No thumbnail could be made for %s.", key)
             return None
         with open(output, "rb") as handle:
-            return storage_replace(video_storage, key, File(handle, name="thumbnail.jpg"))
+            return storage_replace(video_storage(), key, File(handle, name="thumbnail.jpg"))
 
 
 @dataclass(frozen=True)
@@ -155,12 +154,12 @@ def transcoding_prepare(
         size = int(probe["format"]["size"])
     except (KeyError, TypeError, ValueError):
         try:
-            size = video_storage.size(source_key)
+            size = video_storage().size(source_key)
         except Exception as err:  # noqa: BLE001  (not visible in storage yet)
             raise SourceUnreadable(f"No size for the source: {type(err).__name__}") from err
 
     thumbnail_key = _thumbnail_make(
-        url=storage_read_location(video_storage, source_key), key=thumbnail_key
+        url=storage_read_location(video_storage(), source_key), key=thumbnail_key
     )
     return TranscodingPrepared(
         source_key=source_key,
@@ -224,7 +223,7 @@ def transcoding_discard(*, prepared: TranscodingPrepared) -> None:
     """Undo ``transcoding_prepare`` when no create follows: remove the thumbnail it wrote."""
     if prepared.thumbnail_key:
         try:
-            video_storage.delete(prepared.thumbnail_key)
+            video_storage().delete(prepared.thumbnail_key)
         except Exception:  # noqa: BLE001  (a leftover thumbnail is not worth an error)
             logger.warning("Could not remove the thumbnail %s.", prepared.thumbnail_key)
 

@@ -29,12 +29,11 @@ from django_peertube_runner_connector.models import (
     VideoState,
     VideoStreamingPlaylist,
 )
-from django_peertube_runner_connector.storage import video_storage
 from django_peertube_runner_connector.utils.job_handlers.transcription_job_handler import (
     TranscriptionJobHandler,
 )
 
-from marsha_runner.storage import storage_replace
+from marsha_runner.storage import storage_replace, video_storage
 from marsha_runner.storage.outages import Unreachable, outage_describe, storage_outage
 
 from .handlers import HLSTranscodingJobHandler
@@ -150,7 +149,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
             self.master_rewrite(runner_job)
             runner_job.state = RunnerJobState.COMPLETED
         except Exception as err:
-            if storage_outage(err, video_storage):  # not a failure: kept for later (deferred.py)
+            if storage_outage(err, video_storage()):  # not a failure: kept for later (deferred.py)
                 raise Unreachable(outage_describe(err)) from err
             if not isinstance(err, TranscriptionRejected):
                 logger.exception("Completion of transcription job %s failed.", runner_job.uuid)
@@ -185,7 +184,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
         key = subtitle_vtt_key(
             destination=video.directory, base_name=video.baseFilename or "", language=language
         )
-        storage_replace(video_storage, key, vtt)
+        storage_replace(video_storage(), key, vtt)
         video.language = language
         video.transcriptFileName = key
         video.save(update_fields=["language", "transcriptFileName", "updatedAt"])
@@ -266,7 +265,7 @@ def _transcoded_video_of_source(*, destination: str, base_name: str, source_key:
         video=video,
         filename=source_key,
         extname=os.path.splitext(source_key)[1],
-        size=video_storage.size(source_key),
+        size=video_storage().size(source_key),
         resolution=0,
     )
     return video

@@ -1,8 +1,8 @@
 """S3 storage (Scaleway for new videos, AWS for legacy) and the presigned-POST upload."""
 
-from django.core.files.storage import storages
 from storages.backends.s3 import S3Storage
 
+from . import video_storage
 from .base import UploadBackend, UploadPolicy
 
 
@@ -21,7 +21,7 @@ class Backend(UploadBackend):
 
     def initiate_upload(self, policy: UploadPolicy) -> dict:
         self.validate(policy)
-        storage = storages["videos"]
+        storage = video_storage()
         client = storage.connection.meta.client
         return client.generate_presigned_post(
             Bucket=storage.bucket_name,
