@@ -110,8 +110,6 @@ def setup(size):
     from django.conf import settings
     from django.core.files.storage import storages
     from django.core.management import call_command
-    from django.utils.functional import empty
-    from django_peertube_runner_connector.storage import video_storage
 
     endpoint = os.environ["S3_TEST_ENDPOINT"]
     keys = {
@@ -142,8 +140,7 @@ def setup(size):
         },
     }  # fmt: skip
     storages._storages = {}
-    storages.backends  # noqa: B018  (re-read settings.STORAGES)
-    video_storage._wrapped = empty
+    storages.backends  # noqa: B018  (re-read settings.STORAGES; the library follows: one cache)
     call_command("migrate", verbosity=0)
 
     started = time.perf_counter()
