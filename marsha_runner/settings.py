@@ -334,6 +334,10 @@ RUNNERS_DISPATCH_SPREAD = env.bool("RUNNERS_DISPATCH_SPREAD", default=True)
 # Called once per transcoding (success or failure) by the runners app; keeps runners
 # ignorant of videos (imports point down only).
 RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.completion.video_transcoding_ended"
+# Called after each rendition stored while others are to come (issue 18: playable sooner).
+RUNNERS_TRANSCODING_PROGRESS_CALLBACK = (
+    "marsha_runner.videos.completion.video_transcoding_progress"
+)
 # A staff requeue of a transcoding job reopens its video (or is refused with the reason).
 RUNNERS_TRANSCODING_REOPEN_CALLBACK = "marsha_runner.videos.reopen.video_transcoding_reopen"
 

@@ -165,7 +165,8 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
         if dry_run:
             report.add("launches_enqueued", {**item, "attempts": attempts + 1})
             continue
-        if not launch.video_launch_enqueue(video_id=video.id, stamp=stamp):
+        staff = video.processing_by_staff
+        if not launch.video_launch_enqueue(video_id=video.id, stamp=stamp, staff=staff):
             report.add("launches_refused_by_broker")  # still down: retried at the next run
             continue
         with transaction.atomic():

@@ -63,9 +63,12 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
 
     priority = JobPriority.UPLOAD
 
-    def __init__(self, *, priority: int | None = None):
+    ping = True  # runners pinged on commit when a job is created pending
+
+    def __init__(self, *, priority: int | None = None, ping: bool = True):
         if priority is not None:
             self.priority = priority
+        self.ping = ping
 
     def create_runner_job(
         self,
@@ -95,7 +98,8 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
             priority=int(self.priority),
         )
         if runner_job.state == RunnerJobState.PENDING:
-            runners_ping_on_commit()
+            if self.ping:
+                runners_ping_on_commit()
         return runner_job
 
     # --- completion ---------------------------------------------------------------------------
@@ -139,7 +143,7 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
 
         Storage writes and the probe come first, outside any lock (the keys are this
         rendition's own); the transaction then locks the video row and writes rows only. The
-        master playlist is written once, when the transcoding is over (callbacks.py).
+        master playlist is rewritten after commit, listing the renditions stored (callbacks.py).
         """
         video_uuid = runner_job_video_uuid(runner_job)
         video = Video.objects.filter(uuid=video_uuid).first()

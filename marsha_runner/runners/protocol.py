@@ -18,8 +18,10 @@ Tokens are never logged.
 
 import logging
 import re
+import time
 import uuid as uuid_lib
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -43,7 +45,7 @@ from .job_handlers import runner_job_handler
 from .models import RunnerJobFailure
 from .observe import runner_job_failure_observe
 from .problems import RunnerRefusal
-from .reservations import reservations_free_exist
+from .reservations import reservations_asked_since, reservations_free_exist
 from .results import runner_job_result_check
 from .selectors import runner_job_video_uuid
 from .socket import runner_ping_soon
@@ -255,14 +257,19 @@ def runner_job_accept(*, runner_token, job_uuid, ip: str | None = None) -> Runne
 
 
 def _runner_ping_if_jobs_wait(runner: Runner) -> None:
-    """Ping this runner again when a pending job is held by no other runner (one held by
-    another would only start a race it loses)."""
-    if not settings.RUNNERS_DISPATCH_SPREAD:
-        return
+    """Ping this runner again, soon, while a pending job is held by no other runner (one held
+    by another would only start a race it loses)."""
+    if settings.RUNNERS_DISPATCH_SPREAD:
+        needed = partial(_free_job_waits, runner.runnerToken, time.monotonic())
+        runner_ping_soon(runner_id=runner.pk, needed=needed)
+
+
+def _free_job_waits(runner_token: str, since: float) -> bool:
+    if reservations_asked_since(token=runner_token, since=since):
+        return False  # it heard: the ping it got was not dropped
     pending = RunnerJob.objects.filter(state=RunnerJobState.PENDING).order_by()
     uuids = list(pending.values_list("uuid", flat=True)[:REPING_LOOKS_AT])
-    if uuids and reservations_free_exist(job_uuids=uuids, token=runner.runnerToken):
-        runner_ping_soon(runner_id=runner.pk)
+    return bool(uuids) and reservations_free_exist(job_uuids=uuids, token=runner_token)
 
 
 def runner_job_progress_clean(progress) -> int | None:

@@ -15,6 +15,7 @@ from django_peertube_runner_connector.utils.video_state import build_next_video_
 from marsha_runner.storage import video_storage
 
 from .handlers import HLSTranscodingJobHandler
+from .priority import JobPriority
 from .probe import probe_duration, probe_stored
 from .transcoding import transcoding_ladder, transcoding_picture, transcoding_probe
 
@@ -87,7 +88,7 @@ def transcoding_add_renditions(
                 fps=get_video_stream_fps(probes[resolution]),
                 metadata=build_file_metadata(probes[resolution]),
             )
-        handler = HLSTranscodingJobHandler()
+        handler = HLSTranscodingJobHandler(priority=JobPriority.STAFF)  # staff work (issue 18)
         for resolution, fps in missing:
             handler.create(
                 video=video, resolution=resolution, fps=fps, depends_on_runner_job=None,

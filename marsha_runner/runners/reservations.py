@@ -19,6 +19,7 @@ ANSWERED = 10  # jobs in one answer, as PeerTube
 RESERVATION_SECONDS = 2.0  # request → accept takes milliseconds
 
 _held: dict[str, tuple[str, float]] = {}  # job uuid → (runner token, until)
+_asked: dict[str, float] = {}  # runner token → when it last asked jobs/request
 _lock = threading.Lock()
 
 
@@ -29,10 +30,13 @@ def _holder(job_uuid: str, now: float) -> str | None:
 
 def reservations_answer(*, token: str, jobs: list) -> list:
     """``jobs`` (pending, in dispatch order) as this runner's answer: its reserved job first."""
-    if not jobs:
-        return jobs
     now = time.monotonic()
+    if not jobs:
+        with _lock:
+            _asked[token] = now
+        return jobs
     with _lock:
+        _asked[token] = now
         if len(_held) > 1000:
             for uuid in [uuid for uuid, (_, until) in _held.items() if until <= now]:
                 del _held[uuid]
@@ -49,6 +53,12 @@ def reservations_answer(*, token: str, jobs: list) -> list:
             return jobs[:ANSWERED]
         _held[jobs[chosen]["uuid"]] = (token, now + RESERVATION_SECONDS)
     return [jobs[chosen], *jobs[:chosen], *jobs[chosen + 1 :]][:ANSWERED]
+
+
+def reservations_asked_since(*, token: str, since: float) -> bool:
+    """Whether this runner asked ``jobs/request`` here after ``since`` (``time.monotonic``)."""
+    with _lock:
+        return _asked.get(token, float("-inf")) > since
 
 
 def reservations_free_exist(*, job_uuids, token: str) -> bool:

@@ -14,7 +14,7 @@ import socketio
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django_peertube_runner_connector.models import Runner
 from django_peertube_runner_connector.socket import sio
 from socketio.async_pubsub_manager import AsyncPubSubManager
@@ -188,15 +188,30 @@ def runners_ping(room=None) -> None:
 
 # A runner that just accepted (a slot may be free: peertube-runner would wait 2.5 s) or lost an
 # accept (it would wait for the next ping) is pinged again, alone, a moment later: after it has
-# read the answer, since peertube-runner drops a ping that comes while it is still checking.
-RUNNER_REPING_DELAY = 0.1
+# read the answer, since peertube-runner drops a ping that comes while it is still checking. On
+# a loaded machine the answer may be read after the first ping: more follow, each sent only
+# while ``needed()`` says so (a job nobody holds waits, and the runner has not asked since);
+# by the last one peertube-runner's own re-check (2.5 s after an accept) has come.
+RUNNER_REPING_DELAYS = (0.1, 0.4, 0.8, 1.3, 2.0)
 
 
-def runner_ping_soon(*, runner_id, delay: float = RUNNER_REPING_DELAY) -> None:
-    """Ping one runner's sockets ``delay`` seconds from now (a timer thread; never raises)."""
-    timer = threading.Timer(delay, runners_ping, kwargs={"room": runner_room(runner_id)})
-    timer.daemon = True
-    timer.start()
+def runner_ping_soon(*, runner_id, needed, delays=RUNNER_REPING_DELAYS) -> None:
+    """Ping one runner's sockets after each of ``delays`` (seconds) while ``needed()`` (a
+    timer thread; never raises)."""
+
+    def ping_if_needed():
+        try:
+            if needed():
+                runners_ping(room=runner_room(runner_id))
+        except Exception:
+            logger.exception("Could not ping runner %s again.", runner_id)
+        finally:
+            close_old_connections()
+
+    for delay in delays:
+        timer = threading.Timer(delay, ping_if_needed)
+        timer.daemon = True
+        timer.start()
 
 
 def runners_ping_on_commit() -> None:

@@ -30,6 +30,7 @@ from marsha_runner.storage import storage_read_location, storage_replace, video_
 
 from .handlers import HLSTranscodingJobHandler
 from .outcome import TranscodingOutcome, transcoding_conclude
+from .priority import JobPriority
 from .probe import ProbeFailed, ffprobe, probe_duration, probe_video_stream
 
 logger = logging.getLogger(__name__)
@@ -175,12 +176,36 @@ def transcoding_prepare(
     )
 
 
-def transcoding_create(*, prepared: TranscodingPrepared) -> str:
+def transcoding_plan(*, ladder) -> list[tuple[int, int]]:
+    """The ladder in the order its jobs are created, hence offered (issue 18): the first rung
+    (the one nearest ``TRANSCODING_FIRST_RESOLUTION``, the lower one on a tie; the top one when
+    0, PeerTube's order), then the others from the top down.
+
+    The first rung is the one that makes a video playable: measured by bench/scheduling.py on
+    a 60 s 1080p with one runner running two jobs (README, "What a client sees").
+    """
+    first = settings.TRANSCODING_FIRST_RESOLUTION
+    if not first or len(ladder) < 2:
+        return list(ladder)
+    chosen = min(ladder, key=lambda rung: (abs(rung[0] - first), rung[0]))
+    return [chosen, *(rung for rung in ladder if rung != chosen)]
+
+
+def transcoding_create(
+    *, prepared: TranscodingPrepared, priority: JobPriority = JobPriority.UPLOAD
+) -> str:
     """Rows only: the library's transcoded Video (directory=destination,
-    baseFilename=base_name), its source VideoFile and the HLS runner job tree, in one
+    baseFilename=base_name), its source VideoFile and the HLS runner jobs, in one
     transaction (the caller's, when it has one); runners pinged on commit. Returns the
-    transcoded video's uuid (str)."""
+    transcoded video's uuid (str).
+
+    Jobs in ``transcoding_plan`` order, in the ``priority`` class (a user upload's first rung
+    in ``UPLOAD_FIRST``); the other rungs wait for the first with
+    ``TRANSCODING_LADDER_WAITS_FOR_FIRST`` (PeerTube's tree), else they are pending at once.
+    """
     domain = settings.RUNNERS_CALLBACK_DOMAIN.rstrip("/")
+    first_priority = JobPriority.UPLOAD_FIRST if priority == JobPriority.UPLOAD else priority
+    waits = settings.TRANSCODING_LADDER_WAITS_FOR_FIRST
     with transaction.atomic():
         video = Video.objects.create(
             state=build_next_video_state(),
@@ -198,17 +223,18 @@ def transcoding_create(*, prepared: TranscodingPrepared) -> str:
             fps=prepared.input_fps,
             metadata=build_file_metadata(probe=prepared.probe),
         )
-        handler = HLSTranscodingJobHandler()
-        (top, top_fps), *lower = prepared.ladder
-        parent = handler.create(
-            video=video, resolution=top, fps=top_fps, depends_on_runner_job=None, domain=domain
+        (first, first_fps), *others = transcoding_plan(ladder=prepared.ladder)
+        parent = HLSTranscodingJobHandler(priority=first_priority).create(
+            video=video, resolution=first, fps=first_fps, depends_on_runner_job=None, domain=domain
         )
-        for resolution, fps in lower:
+        # One ping for the whole ladder (the first job's): each ping is a request per runner.
+        handler = HLSTranscodingJobHandler(priority=priority, ping=False)
+        for resolution, fps in others:
             handler.create(
                 video=video,
                 resolution=resolution,
                 fps=fps,
-                depends_on_runner_job=parent,
+                depends_on_runner_job=parent if waits else None,
                 domain=domain,
             )
     logger.info(

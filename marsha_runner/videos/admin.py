@@ -8,13 +8,20 @@ the log entries and the permission check.
 import uuid
 
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
-from marsha_runner.admin_kit import StaffAdmin, human_size, rolled_back, staff_action
+from marsha_runner.admin_kit import (
+    StaffAdmin,
+    bulk_action,
+    human_size,
+    rolled_back,
+    staff_action,
+)
 from marsha_runner.migration.staff import MigrationRefused, video_migration_enqueue
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
 from marsha_runner.runners.naming import runner_job_resolution_label
@@ -23,6 +30,7 @@ from marsha_runner.runners.selectors import runner_jobs_of_destination
 from .constants import StorageLocation, storage_location_label
 from .models import Video
 from .resources import VideoResource
+from .staff_bulk import videos_bulk_enqueue, videos_bulk_preview
 from .staff_transcoding import (
     KEEPS_SERVING,
     LATER,
@@ -133,6 +141,9 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         "switch_to_peertube",
         "migrate_to_scaleway",
         "transcribe",
+        "bulk_retranscode",
+        "bulk_transcode_missing",
+        "bulk_switch_to_peertube",
     )
 
     class Media:
@@ -172,7 +183,9 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         extra_context = {
             **(extra_context or {}),
             "object_actions": [
-                (name, actions[name][2]) for name in self.actions if name in actions
+                (name, actions[name][2])
+                for name in self.actions
+                if name in actions and not name.startswith("bulk_")  # one video: its own
             ],
             "jobs_url": reverse("admin:runners_runnerjob_changelist") + f"?q={object_id}",
             "migration_url": migration_progress_url(video_id=object_id),
@@ -288,6 +301,35 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
     )
     def switch_to_peertube(self, request, video, *, dry_run):
         return video_switch_to_peertube(video_id=video.id, dry_run=dry_run)
+
+    # Any number of videos (issue 18): batches on Celery's staff queue, after user uploads.
+
+    @bulk_action(
+        permission="retranscode_video",
+        description="Re-trigger transcoding (any number, in the background)",
+        preview=videos_bulk_preview,
+        verb_flag=CHANGE,
+    )
+    def bulk_retranscode(self, request, queryset):
+        return videos_bulk_enqueue(action="retranscode", queryset=queryset)
+
+    @bulk_action(
+        permission="transcode_missing_video",
+        description="Transcode missing renditions (any number, in the background)",
+        preview=videos_bulk_preview,
+        verb_flag=CHANGE,
+    )
+    def bulk_transcode_missing(self, request, queryset):
+        return videos_bulk_enqueue(action="transcode_missing", queryset=queryset)
+
+    @bulk_action(
+        permission="switch_pipeline_video",
+        description="Switch to the PEERTUBE pipeline (any number, in the background)",
+        preview=videos_bulk_preview,
+        verb_flag=CHANGE,
+    )
+    def bulk_switch_to_peertube(self, request, queryset):
+        return videos_bulk_enqueue(action="switch_to_peertube", queryset=queryset)
 
     @staff_action(
         permission="migrate_video",

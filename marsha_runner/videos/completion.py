@@ -1,10 +1,19 @@
-"""Completion flow: the runners app's callback moves a processing video to ready or error."""
+"""Completion flow: the runners app's callbacks serve a processing video from its first
+rendition (a first upload), then move it to ready or error.
+
+What a re-upload of a ready video serves meanwhile (issue 18): its previous, complete version,
+until the new ladder is complete; a partial new ladder is never mixed in (the previous version
+has every rung, the new one a few). A first upload, or a version already served (missing
+renditions added by staff), is served from its first stored rendition: each next one joins
+its master playlist (rewritten by one atomic replace in the runners app) and ``resolutions``.
+"""
 
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
-from marsha_runner.runners.outcome import TranscodingOutcome
+from marsha_runner.runners.outcome import TranscodingOutcome, TranscodingProgress
 from marsha_runner.runners.sources import transcoding_release_source
 from marsha_runner.runners.transcoding import transcoding_outcome_get
 from marsha_runner.storage import storage_is_s3, video_storage
@@ -119,6 +128,17 @@ def _missing_outputs(video: Video, stamp: int, resolutions) -> list[str]:
 def _video_ready(video: Video, stamp: int, resolutions, *, thumbnail_exists: bool) -> None:
     video.upload_state = UploadState.READY
     video_error_clear(video)
+    _video_serve(video, stamp, resolutions, thumbnail_exists=thumbnail_exists)
+    logger.info("Video %s stamp %s: ready %s.", video.id, stamp, video.resolutions)
+    video_outcome_observe(video, ready=True)
+
+
+def _video_serve(video: Video, stamp: int, resolutions, *, thumbnail_exists: bool) -> None:
+    """Serve ``stamp`` with ``resolutions`` (saved, URLs refreshed, followers told after
+    commit). ``playable_on`` marks when the served version became playable: now, unless this
+    version was already served (its first rendition came earlier)."""
+    if video.active_stamp != int(stamp) or video.playable_on is None:
+        video.playable_on = timezone.now()
     video.uploaded_on = Video.stamp_to_datetime(stamp)
     video.resolutions = sorted({int(r) for r in resolutions})
     video.transcode_pipeline = TranscodePipeline.PEERTUBE
@@ -126,9 +146,49 @@ def _video_ready(video: Video, stamp: int, resolutions, *, thumbnail_exists: boo
     video.full_clean()
     video.save()
     video_refresh_urls(video=video, thumbnail_exists=thumbnail_exists)
-    logger.info("Video %s stamp %s: ready %s.", video.id, stamp, video.resolutions)
     video_notify_on_commit(video)
-    video_outcome_observe(video, ready=True)
+
+
+def video_transcoding_progress(*, progress: TranscodingProgress) -> None:
+    """The runners app's progress callback (``settings.RUNNERS_TRANSCODING_PROGRESS_CALLBACK``):
+    renditions stored while others are still to come. Never raises into the library."""
+    try:
+        _video_transcoding_progress(progress)
+    except Exception:  # noqa: BLE001 - never raise into the library
+        logger.exception("Transcoding progress failed for %s.", progress.destination)
+
+
+def _serves_partial(video: Video | None, stamp: int) -> bool:
+    """A processing version is served before it is complete when nothing else is served (a
+    first upload) or when it is already the served one (renditions added to it)."""
+    return video_is_processing(video, stamp) and video.active_stamp in (None, int(stamp))
+
+
+def _video_transcoding_progress(progress: TranscodingProgress) -> bool:
+    """True if this call served more renditions (a report may come twice, or late: what is
+    served only grows)."""
+    match = DESTINATION_RE.match(progress.destination or "")
+    if not match or match["stamp"] != str(progress.base_name):
+        return False
+    video_id, stamp = match["video_id"], int(match["stamp"])
+    video = Video.objects.filter(id=video_id).first()
+    if not _serves_partial(video, stamp):
+        return False
+    # Storage round trips first, no lock held: never served before every file is stored.
+    if _missing_outputs(video, stamp, progress.resolutions):
+        return False
+    thumbnail_exists = video_storage().exists(video.thumbnail_key(stamp))
+    with transaction.atomic():
+        video = Video.objects.select_for_update().filter(id=video_id).first()
+        if not _serves_partial(video, stamp):
+            return False
+        served = set(video.resolutions) if video.active_stamp == stamp else set()
+        resolutions = served | {int(r) for r in progress.resolutions}
+        if resolutions == served:
+            return False
+        _video_serve(video, stamp, resolutions, thumbnail_exists=thumbnail_exists)
+    logger.info("Video %s stamp %s: playable %s.", video_id, stamp, video.resolutions)
+    return True
 
 
 def _release_source(destination: str) -> None:

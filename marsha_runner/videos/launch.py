@@ -3,9 +3,11 @@
 import logging
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marsha_runner.runners.priority import JobPriority
 from marsha_runner.runners.renditions import (
     transcoding_add_renditions,
     transcoding_ladder_of,
@@ -39,8 +41,9 @@ logger = logging.getLogger(__name__)
 LAUNCH_TASK = "marsha_runner.videos.tasks.video_launch_transcoding"
 
 
-def video_launch_enqueue(*, video_id, stamp: int) -> bool:
-    """Hand the launch of one upload to Celery; never raises (call it after commit).
+def video_launch_enqueue(*, video_id, stamp: int, staff: bool = False) -> bool:
+    """Hand the launch of one upload to Celery; never raises (call it after commit). A staff
+    transcoding's launch goes to the staff queue (``CELERY_STAFF_QUEUE``, issue 18).
 
     With the broker down the video stays ``processing`` without a job tree: that state is
     itself the record of the launch we owe, and ``runners_watchdog`` enqueues it again once
@@ -50,7 +53,8 @@ def video_launch_enqueue(*, video_id, stamp: int) -> bool:
     minute) enqueues it at once instead of waiting ``VIDEO_LAUNCH_RECOVERY_DELAY``.
     """
     try:
-        current_app.tasks[LAUNCH_TASK].delay(str(video_id), int(stamp))
+        queue = settings.CELERY_STAFF_QUEUE if staff else settings.CELERY_TASK_DEFAULT_QUEUE
+        current_app.tasks[LAUNCH_TASK].apply_async((str(video_id), int(stamp)), queue=queue)
     except Exception as err:  # noqa: BLE001 - a broker outage must not lose the committed state
         logger.warning(
             "Could not enqueue the launch of video %s stamp %s (%s): the watchdog will retry.",
@@ -137,7 +141,10 @@ def _video_launch(*, video_id, stamp: int) -> None:
                 logger.info("Launch of video %s stamp %s: done meanwhile.", video_id, stamp)
                 return
             # Same transaction as our marker: both the job tree and launched_stamp, or neither.
-            transcoding_create(prepared=prepared)
+            staff = video.processing_by_staff
+            transcoding_create(
+                prepared=prepared, priority=JobPriority.STAFF if staff else JobPriority.UPLOAD
+            )
             video.launched_stamp = stamp
             video.duration = prepared.duration
             video.launch_refused_on = None

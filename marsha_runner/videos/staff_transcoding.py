@@ -109,7 +109,7 @@ def _intent(video: Video, *, stamp: int, source: str, launched_stamp) -> None:
             *cleared, "processing_by_staff", "updated_on",
         ]
     )  # fmt: skip
-    transaction.on_commit(lambda: video_launch_enqueue(video_id=video.id, stamp=stamp))
+    transaction.on_commit(lambda: video_launch_enqueue(video_id=video.id, stamp=stamp, staff=True))
     video_notify_on_commit(video)
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from marsha_runner.runners.transcoding import SourceUnreadable
 from marsha_runner.storage.outages import is_outage, outage_describe
 
-from . import launch
+from . import launch, staff_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +69,9 @@ def video_launch_transcoding(
             args=(video_id, stamp),
             kwargs={"outage_since": since, "outage_retries": outage_retries + 1},
         ) from err
+
+
+@shared_task(acks_late=True)
+def videos_bulk_run(action: str, video_ids: list) -> dict:
+    """One batch of a staff bulk action (``staff_bulk``), on the staff queue."""
+    return staff_bulk.videos_bulk_run(action=action, video_ids=video_ids)

@@ -95,9 +95,14 @@ def video_error(*, video_id, stamp: int, code: str, detail: str = "") -> bool:
 
 
 def video_notify_on_commit(video: Video) -> None:
-    """Tell the video's websocket room its state once the transaction commits."""
+    """Tell the video's websocket room its state once the transaction commits: the state, its
+    error, when the served version became playable and its resolutions (issue 18)."""
     video_id, state = video.id, video.upload_state
-    payload = {"upload_error_reason": video.upload_error_reason}
+    payload = {
+        "upload_error_reason": video.upload_error_reason,
+        "playable_on": video.playable_on.isoformat() if video.playable_on else None,
+        "resolutions": list(video.resolutions or []),
+    }
     if video.upload_error_code:
         payload["upload_error_code"] = video.upload_error_code
     transaction.on_commit(

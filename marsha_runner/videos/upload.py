@@ -116,6 +116,7 @@ def video_upload_ended(*, video_id, file_key: str) -> Video:
     video.size = size
     video.launch_refused_on = None
     video.upload_ended_on = timezone.now()  # upload-ended → playable / ready start here
+    video.processing_by_staff = False  # a user's upload: before staff work (issue 18)
     video.save(
         update_fields=[
             "upload_state",
@@ -123,6 +124,7 @@ def video_upload_ended(*, video_id, file_key: str) -> Video:
             "size",
             "launch_refused_on",
             "upload_ended_on",
+            "processing_by_staff",
             "updated_on",
         ]
     )

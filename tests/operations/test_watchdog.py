@@ -263,7 +263,7 @@ def test_a_lost_launch_is_enqueued_again_then_given_up_after_the_max_attempts(
 
     summary, code = watchdog()
     assert (summary["counts"], code) == ({"launches_enqueued": 1}, 0)
-    assert enqueued == [{"video_id": video.id, "stamp": STAMP}]
+    assert enqueued == [{"video_id": video.id, "stamp": STAMP, "staff": False}]
     assert watchdog()[0]["counts"] == {}, "no second enqueue within the delay"
 
     # Each later run past the delay is one more attempt, then the video is errored once.
