@@ -138,6 +138,7 @@ class TranscriptionHandler(TranscriptionJobHandler):
 
     create_runner_job = HLSTranscodingJobHandler.create_runner_job  # ping on commit
     priority = JobPriority.STAFF  # staff work: after every upload's jobs (issue 18)
+    ping = True
 
     def complete(self, runner_job: RunnerJob, result_payload):
         runner_job.state = RunnerJobState.COMPLETING
