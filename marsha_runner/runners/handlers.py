@@ -57,6 +57,21 @@ FRAGMENTED_MP4_RE = re.compile(r"(?:[^\s\",/#]*/)?[^\s\",/#]+-fragmented\.mp4", 
 FAILED_STATES = (RunnerJobState.ERRORED, RunnerJobState.PARENT_ERRORED)
 
 
+def rendition_file_record(*, video, playlist, resolution: int, key: str, probe: dict):
+    """The library's row of one stored rendition (a runner's result, or a rendition a
+    missing-renditions transcoding keeps), from its ffprobe."""
+    return VideoFile.objects.create(
+        video=video,
+        streamingPlaylist=playlist,
+        resolution=resolution,
+        filename=key,
+        extname=".mp4",
+        size=int(probe["format"]["size"]),
+        fps=get_video_stream_fps(probe),
+        metadata=build_file_metadata(probe),
+    )
+
+
 class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
     """VOD HLS jobs, hardened; created in the priority class given (issue 18), where the
     library writes 0 for every job."""
@@ -174,15 +189,8 @@ class HLSTranscodingJobHandler(VODHLSTranscodingJobHandler):
                 return
             playlist, _ = VideoStreamingPlaylist.objects.get_or_create(video=video)
             VideoFile.objects.filter(video=video, filename=video_key).delete()
-            VideoFile.objects.create(
-                video=video,
-                streamingPlaylist=playlist,
-                resolution=resolution,
-                filename=video_key,
-                extname=".mp4",
-                size=int(probe["format"]["size"]),
-                fps=get_video_stream_fps(probe),
-                metadata=build_file_metadata(probe),
+            rendition_file_record(
+                video=video, playlist=playlist, resolution=resolution, key=video_key, probe=probe
             )
             if not video.duration:
                 video.duration = round(probe_duration(probe) or 0) or None

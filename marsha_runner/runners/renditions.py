@@ -14,7 +14,7 @@ from django_peertube_runner_connector.utils.video_state import build_next_video_
 
 from marsha_runner.storage import video_storage
 
-from .handlers import HLSTranscodingJobHandler
+from .handlers import HLSTranscodingJobHandler, rendition_file_record
 from .priority import JobPriority
 from .probe import probe_duration, probe_stored
 from .transcoding import transcoding_ladder, transcoding_picture, transcoding_probe
@@ -78,15 +78,12 @@ def transcoding_add_renditions(
         )
         playlist = VideoStreamingPlaylist.objects.create(video=video)
         for resolution, key in existing.items():
-            VideoFile.objects.create(
+            rendition_file_record(
                 video=video,
-                streamingPlaylist=playlist,
+                playlist=playlist,
                 resolution=resolution,
-                filename=key,
-                extname=".mp4",
-                size=int(probes[resolution]["format"]["size"]),
-                fps=get_video_stream_fps(probes[resolution]),
-                metadata=build_file_metadata(probes[resolution]),
+                key=key,
+                probe=probes[resolution],
             )
         handler = HLSTranscodingJobHandler(priority=JobPriority.STAFF)  # staff work (issue 18)
         for resolution, fps in missing:
