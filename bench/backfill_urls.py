@@ -2,7 +2,8 @@
 
 A scratch PostgreSQL database holds ready videos of every (pipeline, location) pair, their
 URLs persisted in an old shape (disk paths, as before VIDEOS_URL): both ways recompute every
-URL; each is timed and its queries counted.
+URL; each is timed and its queries counted (backfill_urls writes one UPDATE per 1,000 changed
+videos through psycopg's server-side binding, which Django does not count).
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/marsha_bench_backfill \
         .venv/bin/python bench/backfill_urls.py [--videos 100000] [--naive-videos 5000]

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import tempfile
 from urllib.parse import parse_qs, urlparse
 
@@ -58,6 +59,8 @@ def storage_is_s3(storage) -> bool:
 def url_is_signed(url: str) -> bool:
     """Whether ``url`` carries a signature or an expiry (a presigned URL): such a URL dies,
     so it is never persisted, and one more query parameter would break its signature."""
+    if "?" not in url:  # most URLs, at a backfill's rate
+        return False
     query = parse_qs(urlparse(url).query)
     return any(name in query for name in SIGNATURE_PARAMETERS)
 
@@ -78,12 +81,44 @@ def storage_public_url(storage, key: str) -> str:
     ``querystring_auth`` says (that option only signs internal reads). Filesystem: the
     storage's ``base_url`` (VIDEOS_URL) plus the key. The system check refuses a storage
     whose public URL would still carry a signature.
+
+    A key that needs no quoting (our keys: uuids, stamps, digits) is appended to the
+    storage's URL prefix, built once per storage: the backend's own URL building costs
+    about a millisecond a call, which a backfill of 100,000 videos calls 2 million times.
     """
+    if _PLAIN_KEY.fullmatch(key):
+        prefix = _public_url_prefix(storage)
+        if prefix is not None:
+            return prefix + key
+    return _backend_public_url(storage, key)
+
+
+# Keys whose URL is the prefix plus the key itself: no character to quote, no "." or ".."
+# segment, no leading slash (which a URL join would resolve differently).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+_PREFIX_PROBE = "probe-key"
+
+
+def _backend_public_url(storage, key: str) -> str:
     if storage_is_s3(storage) and not storage.custom_domain:
         return storage.unsigned_connection.meta.client.generate_presigned_url(
             "get_object", Params=_s3_params(storage, key)
         )
     return storage.url(key)
+
+
+def _public_url_prefix(storage) -> str | None:
+    """What the backend puts before a plain key, or None when its URL of a plain key is not
+    prefix plus key (a query string, say): then every URL is built by the backend.
+
+    Cached on the storage instance, which settings changes replace (the storages handler)."""
+    cached = storage.__dict__.get("_marsha_public_url_prefix", ())
+    if cached != ():
+        return cached
+    url = _backend_public_url(storage, _PREFIX_PROBE)
+    prefix = url[: -len(_PREFIX_PROBE)] if url.endswith(_PREFIX_PROBE) and "?" not in url else None
+    storage.__dict__["_marsha_public_url_prefix"] = prefix
+    return prefix
 
 
 def storage_signed_url(storage, key: str, *, expire: int) -> str:

@@ -59,13 +59,19 @@ def video_media_storage(*, video: Video) -> tuple:
 
 
 def video_urls_build(
-    *, video: Video, thumbnail_exists: bool | None = None, sign: bool = False
+    *,
+    video: Video,
+    thumbnail_exists: bool | None = None,
+    sign: bool = False,
+    subtitle_tracks: list | None = None,
 ) -> dict | None:
     """The ``urls`` of the active version (Marsha's shape), or None when there is none.
 
     ``manifests.hls``, ``mp4`` and ``thumbnails`` by resolution; ``previews`` for legacy AWS
     outputs. ``thumbnail_exists`` spares a storage lookup when the caller knows (backfills);
     ``sign`` signs each URL for VIDEOS_SIGNED_URL_EXPIRE seconds (a private bucket, at read).
+    ``subtitle_tracks``: the video's ready tracks when the caller read them for many videos at
+    once (a backfill), instead of ``video.subtitle_tracks``.
     """
     stamp = video.active_stamp
     if not video.transcode_pipeline or stamp is None:
@@ -82,7 +88,7 @@ def video_urls_build(
         return storage_public_url(storage, prefix + key)
 
     resolutions = sorted(int(r) for r in video.resolutions or [])
-    subtitles = _subtitle_urls(video, sign=sign)
+    subtitles = _subtitle_urls(video, sign=sign, tracks=subtitle_tracks)
     if video.transcode_pipeline == TranscodePipeline.AWS:
         urls = {
             "manifests": {
@@ -110,7 +116,7 @@ def video_urls_build(
     return urls
 
 
-def _subtitle_urls(video: Video, *, sign: bool) -> dict:
+def _subtitle_urls(video: Video, *, sign: bool, tracks=None) -> dict:
     """{language: URL} of the ready transcripts of the served version. They are stored in the
     video storage whatever the pipeline (a legacy video's transcript too)."""
     storage = video_storage()
@@ -118,23 +124,21 @@ def _subtitle_urls(video: Video, *, sign: bool) -> dict:
         expire = settings.VIDEOS_SIGNED_URL_EXPIRE
         return {
             language: storage_signed_url(storage, key, expire=expire)
-            for language, key in _subtitle_keys(video).items()
+            for language, key in _subtitle_keys(video, tracks).items()
         }
     return {
         language: storage_public_url(storage, key)
-        for language, key in _subtitle_keys(video).items()
+        for language, key in _subtitle_keys(video, tracks).items()
     }
 
 
-def _subtitle_keys(video: Video) -> dict:
-    """{language: key} of the ready subtitle tracks (transcripts) of the served version.
-
-    Reads ``subtitle_tracks.all()``, so a backfill's prefetch serves it without a query.
-    """
+def _subtitle_keys(video: Video, tracks=None) -> dict:
+    """{language: key} of the ready subtitle tracks (transcripts) of the served version,
+    among ``tracks`` when given, else ``video.subtitle_tracks.all()`` (a prefetch serves it)."""
     tracks = sorted(
         (
             track
-            for track in video.subtitle_tracks.all()
+            for track in (video.subtitle_tracks.all() if tracks is None else tracks)
             if track.stamp == video.active_stamp and track.state == SubtitleState.READY
         ),
         key=lambda track: track.created_on,
