@@ -33,14 +33,9 @@ from django.views.decorators.http import require_POST
 from django_peertube_runner_connector.models import Runner, RunnerJob
 from django_peertube_runner_connector.utils.request import get_client_ip
 
+from .fields import TOKEN_MAX, runner_request_clean, runner_text_clean
 from .problems import RunnerRefusal, problem_response, runner_body
-from .protocol import (
-    LAST_CONTACT_EVERY,
-    TOKEN_MAX,
-    runner_contact,
-    runner_request_clean,
-    runner_text_clean,
-)
+from .protocol import LAST_CONTACT_EVERY, runner_contact
 from .reservations import ANSWERED, reservations_answer
 from .selectors import runner_jobs_available
 

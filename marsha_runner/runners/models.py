@@ -84,7 +84,7 @@ class TranscodingJobInfo(library.VideoJobInfo):
 class RunnerJobFailure(models.Model):
     """One failure of a runner job, kept (the library keeps only the last message, and a
     requeue clears it): when, which runner, what it said. Written where failures are counted
-    (``protocol.runner_job_failure_record``, abort); read by the job's admin page."""
+    (``failures.runner_job_failure_record``, abort); read by the job's admin page."""
 
     job_uuid = models.UUIDField(db_index=True)
     runner_name = models.CharField(max_length=255, blank=True, default="")

@@ -17,9 +17,9 @@ Tokens are never logged.
 """
 
 import logging
-import re
 import time
 import uuid as uuid_lib
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from urllib.parse import urlparse
@@ -41,8 +41,23 @@ from marsha_runner.storage import video_storage
 from marsha_runner.storage.outages import is_outage, storage_reachable
 
 from .deferred import completion_defer, completion_retry_soon
+from .failures import runner_job_failure_keep, runner_job_failure_record
+from .fields import (
+    DESCRIPTION_MAX,
+    MESSAGE_MAX,
+    NAME_MAX,
+    NOT_PENDING,
+    NOT_PROCESSING,
+    REASON_MAX,
+    TOKEN_MAX,
+    refusal_invalid,
+    refusal_unknown_job,
+    runner_job_progress_clean,
+    runner_text_clean,
+    runner_uuid_clean,
+    runner_version_valid,
+)
 from .job_handlers import runner_job_handler
-from .models import RunnerJobFailure
 from .observe import runner_job_failure_observe
 from .problems import RunnerRefusal
 from .reservations import reservations_asked_since, reservations_free_exist
@@ -53,76 +68,9 @@ from .tokens import runner_token_generate
 
 logger = logging.getLogger(__name__)
 
-# PeerTube's CONSTRAINTS_FIELDS.RUNNERS / RUNNER_JOBS (lengths in characters).
-TOKEN_MAX = 1000
-NAME_MAX = 100
-# PeerTube allows 1,000; the library's column holds 255 (refused rather than cut).
-DESCRIPTION_MAX = 255
-MESSAGE_MAX = 5000
 IP_MAX = 255  # the library's Runner.ip (X-Forwarded-For can be longer)
 LAST_CONTACT_EVERY = timedelta(minutes=5)
-REASON_MAX = 5000
-
-# PeerTube's isStableOrUnstableVersionValid: "1.2.3" or "1.2.3-rc.1" / -alpha.N / -beta.N.
-VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:-(?:rc|alpha|beta)\.\d+)?")
-# The library's job types, and PeerTube 7's storyboard job a recent runner may announce: a
-# runner listing a type we never create is served nothing of it, not refused.
-KNOWN_JOB_TYPES = frozenset([*RunnerJobType.values, "generate-video-storyboard"])
-
-NOT_PROCESSING = "runner_job_not_in_processing_state"
-NOT_PENDING = "runner_job_not_in_pending_state"
 REPING_LOOKS_AT = 100  # pending jobs looked at before pinging a runner again
-
-
-def _invalid(detail: str) -> RunnerRefusal:
-    return RunnerRefusal(400, "invalid_request", detail)
-
-
-def _unknown_job() -> RunnerRefusal:
-    return RunnerRefusal(404, "unknown_runner_job", "Unknown runner job.")
-
-
-# --- validators (also called by the jobs/request view) ----------------------------------------
-
-
-def runner_text_clean(value, *, name: str, max_length: int, required: bool = True) -> str | None:
-    """A string field of 1..max_length characters; None when optional and absent."""
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise _invalid(f"{name} is required.")
-    if len(value) > max_length:
-        raise _invalid(f"{name} is longer than {max_length} characters.")
-    return value
-
-
-def runner_uuid_clean(value, *, name: str = "job uuid") -> str:
-    """A canonical uuid string; 400 when malformed (PeerTube's isUUIDValid)."""
-    try:
-        return str(uuid_lib.UUID(str(value)))
-    except (TypeError, ValueError) as err:
-        raise _invalid(f"The {name} is not a valid uuid.") from err
-
-
-def runner_version_valid(value) -> bool:
-    """PeerTube's version format: ``1.2.3`` or ``1.2.3-rc.N`` (alpha, beta)."""
-    return isinstance(value, str) and VERSION_RE.fullmatch(value) is not None
-
-
-def runner_job_types_valid(value) -> bool:
-    """A list of known job type names (may be empty: every type)."""
-    return isinstance(value, list) and all(
-        isinstance(item, str) and item in KNOWN_JOB_TYPES for item in value
-    )
-
-
-def runner_request_clean(*, job_types=None, version=None) -> list[str] | None:
-    """The optional ``jobTypes`` and ``version`` of jobs/request; None job types means all."""
-    if version is not None and not runner_version_valid(version):
-        raise _invalid("version is not a valid runner version.")
-    if job_types is not None and not runner_job_types_valid(job_types):
-        raise _invalid("jobTypes must be a list of known job types.")
-    return job_types or None
 
 
 # --- runners ----------------------------------------------------------------------------------
@@ -165,7 +113,7 @@ def runner_register(
         description, name="description", max_length=DESCRIPTION_MAX, required=False
     )
     if version is not None and not runner_version_valid(version):
-        raise _invalid("version is not a valid runner version.")
+        raise refusal_invalid("version is not a valid runner version.")
     token_row = RunnerRegistrationToken.objects.filter(
         registrationToken=registration_token
     ).first()
@@ -221,10 +169,10 @@ def _job_of_runner(
     jobs = RunnerJob.objects.select_for_update() if lock else RunnerJob.objects
     job = jobs.filter(uuid=job_uuid, processingJobToken=job_token, runner=runner).first()
     if job is None:
-        raise _unknown_job()
+        raise refusal_unknown_job()
     if job.state != RunnerJobState.PROCESSING:
         if not_processing_status == 404:
-            raise _unknown_job()
+            raise refusal_unknown_job()
         raise RunnerRefusal(400, NOT_PROCESSING, 'Job is not in "processing" state.')
     return runner, job
 
@@ -241,7 +189,7 @@ def runner_job_accept(*, runner_token, job_uuid, ip: str | None = None) -> Runne
     with transaction.atomic():
         job = RunnerJob.objects.select_for_update().filter(uuid=job_uuid).first()
         if job is None:
-            raise _unknown_job()
+            raise refusal_unknown_job()
         if job.state != RunnerJobState.PENDING:
             _runner_ping_if_jobs_wait(runner)
             raise RunnerRefusal(400, NOT_PENDING, "This job is not in pending state anymore.")
@@ -272,36 +220,31 @@ def _free_job_waits(runner_token: str, since: float) -> bool:
     return bool(uuids) and reservations_free_exist(job_uuids=uuids, token=runner_token)
 
 
-def runner_job_progress_clean(progress) -> int | None:
-    """PeerTube's isRunnerJobProgressValid: an integer 0..100 (or absent)."""
-    if progress is None:
-        return None
-    if isinstance(progress, bool):
-        raise _invalid("progress must be an integer within 0-100.")
-    if isinstance(progress, float) and progress.is_integer():
-        progress = int(progress)
-    if isinstance(progress, str) and re.fullmatch(r"[+-]?\d{1,4}", progress.strip()):
-        progress = int(progress)
-    if not isinstance(progress, int) or not 0 <= progress <= 100:
-        raise _invalid("progress must be an integer within 0-100.")
-    return progress
-
-
-def runner_job_update(
-    *, runner_token, job_uuid, job_token, progress=None, ip: str | None = None
-) -> RunnerJob:
-    """Record the progress of a processing job; 404 when it is not processing."""
+@contextmanager
+def _job_call(*, runner_token, job_uuid, job_token, ip, not_processing_status: int = 400):
+    """A call on a processing job of this runner (update, error, abort): the job is found and
+    locked, the body runs in the same transaction, then the runner's contact is recorded; a
+    refusal raised by the body changes nothing and records no contact."""
     with transaction.atomic():
         runner, job = _job_of_runner(
             runner_token=runner_token,
             job_uuid=job_uuid,
             job_token=job_token,
             lock=True,
-            not_processing_status=404,
+            not_processing_status=not_processing_status,
         )
+        yield runner, job
+    runner_contact(runner=runner, ip=ip)
+
+
+def runner_job_update(
+    *, runner_token, job_uuid, job_token, progress=None, ip: str | None = None
+) -> RunnerJob:
+    """Record the progress of a processing job; 404 when it is not processing."""
+    call = {"runner_token": runner_token, "job_uuid": job_uuid, "job_token": job_token}
+    with _job_call(**call, ip=ip, not_processing_status=404) as (_runner, job):
         progress = runner_job_progress_clean(progress)
         runner_job_handler(job).update(runner_job=job, progress=progress)
-    runner_contact(runner=runner, ip=ip)
     return job
 
 
@@ -309,61 +252,29 @@ def runner_job_fail(
     *, runner_token, job_uuid, job_token, message, ip: str | None = None
 ) -> RunnerJob:
     """The runner failed the job: counted, back to pending until the max failures."""
-    with transaction.atomic():
-        runner, job = _job_of_runner(
-            runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=True
-        )
+    call = {"runner_token": runner_token, "job_uuid": job_uuid, "job_token": job_token}
+    with _job_call(**call, ip=ip) as (runner, job):
         message = runner_text_clean(message, name="message", max_length=MESSAGE_MAX)
         logger.warning("Runner %s failed job %s: %s", runner.name, job.uuid, message[:500])
         # A runner that could not download its source while our storage is down did not
         # fail: the job goes back to pending without a failure counted.
         counted = storage_reachable(video_storage())
         runner_job_failure_record(job=job, message=message, counted=counted)
-    runner_contact(runner=runner, ip=ip)
     return job
-
-
-def runner_job_failure_record(
-    *, job: RunnerJob, message: str, reason: str = "error", counted: bool = True
-) -> None:
-    """One more failure for a locked processing job: back to pending (runners pinged), or
-    errored at ``TRANSCODING_RUNNER_MAX_FAILURE`` (children parent-errored, host told).
-
-    The one place failures are counted: a runner's error call and the watchdog's stalled jobs
-    (``reason`` labels the failures metric: ``error`` or ``stalled``). ``counted`` False (the
-    failure was our outage, not the runner's): back to pending, the count unchanged.
-    """
-    if not counted:
-        logger.warning("Runner job %s failed during a storage outage: not counted.", job.uuid)
-        runner_job_handler(job).abort(runner_job=job)
-        return
-    job.failures += 1
-    runner_job_failure_observe(job, reason=reason)
-    runner_job_failure_keep(job=job, message=message)
-    runner_job_handler(job).error(runner_job=job, message=message)
-
-
-def runner_job_failure_keep(*, job: RunnerJob, message: str) -> None:
-    """Keep this failure (time, runner, message) beside the job: staff read each one."""
-    runner_name = job.runner.name if job.runner_id else ""
-    RunnerJobFailure.objects.create(job_uuid=job.uuid, runner_name=runner_name, message=message)
 
 
 def runner_job_abort(
     *, runner_token, job_uuid, job_token, reason, ip: str | None = None
 ) -> RunnerJob:
     """The runner gave the job up: counted, back to pending until the max failures."""
-    with transaction.atomic():
-        runner, job = _job_of_runner(
-            runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=True
-        )
+    call = {"runner_token": runner_token, "job_uuid": job_uuid, "job_token": job_token}
+    with _job_call(**call, ip=ip) as (runner, job):
         reason = runner_text_clean(reason, name="reason", max_length=REASON_MAX)
         job.failures += 1
         runner_job_failure_observe(job, reason="abort")
         logger.info("Runner %s aborted job %s: %s", runner.name, job.uuid, reason[:500])
         runner_job_failure_keep(job=job, message=f"aborted: {reason}")
         runner_job_handler(job).abort(runner_job=job)
-    runner_contact(runner=runner, ip=ip)
     return job
 
 
@@ -375,7 +286,7 @@ def _success_payload(job: RunnerJob, files: dict) -> dict:
             "vttFile": files.get("payload[vttFile]"),
         }
         if not isinstance(result["vttFile"], UploadedFile):
-            raise _invalid("payload vttFile must be an uploaded file.")
+            raise refusal_invalid("payload vttFile must be an uploaded file.")
         return result
     result = {
         "video_file": files.get("payload[videoFile]"),
@@ -386,7 +297,7 @@ def _success_payload(job: RunnerJob, files: dict) -> dict:
         needed.append("resolution_playlist_file")
     for name in needed:
         if not isinstance(result[name], UploadedFile):
-            raise _invalid(f"payload {name} must be an uploaded file.")
+            raise refusal_invalid(f"payload {name} must be an uploaded file.")
     return result
 
 
@@ -432,7 +343,7 @@ def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
         runner_token=runner_token, job_uuid=job_uuid, job_token=job_token, lock=False
     )
     if runner_job_video_uuid(job) != video_uuid:
-        raise _unknown_job()
+        raise refusal_unknown_job()
     files = VideoFile.objects.filter(video__uuid=video_uuid).order_by("-resolution")
     source = files.filter(streamingPlaylist__isnull=True).first()
     if source is None and job.type == RunnerJobType.VIDEO_TRANSCRIPTION:

@@ -17,9 +17,9 @@ from django.utils import timezone
 from django_peertube_runner_connector.models import RunnerJob, RunnerJobState
 
 from .deferred import completions_deferred
+from .failures import runner_job_failure_record
 from .handlers import FAILED_STATES
 from .job_handlers import runner_job_handler
-from .protocol import runner_job_failure_record
 from .requeue import runner_job_to_pending
 from .selectors import (
     runner_jobs_active_of_videos,

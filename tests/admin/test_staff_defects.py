@@ -428,7 +428,7 @@ def test_defect_10_actions_do_no_io_in_the_request(
 
 
 def test_a_job_keeps_each_failure_with_time_and_runner(client, videos_root, settings):
-    from marsha_runner.runners.protocol import runner_job_failure_record
+    from marsha_runner.runners.failures import runner_job_failure_record
 
     settings.TRANSCODING_RUNNER_MAX_FAILURE = 5
     video = VideoFactory(title="Flaky", processing_stamp=STAMP)
