@@ -35,13 +35,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urljoin
 
 import requests
 
+from marsha_runner.devrunner.calls import RunnerCalls, RunnerProtocolError
 from marsha_runner.devrunner.whisper import (
     TranscriptionFailed,
     whisper_available,
@@ -52,10 +51,8 @@ logger = logging.getLogger(__name__)
 
 HLS_JOB = "vod-hls-transcoding"
 TRANSCRIPTION_JOB = "video-transcription"
-REDIRECTS_AS_GET = (301, 302, 303)
 CONCURRENCY = 2  # peertube-runner's default (--concurrency)
 RECHECK_AFTER_ACCEPT = 2.5  # peertube-runner's wait(2500) after a check that found a job
-ERROR_MESSAGE_MAX = 5000  # what the server takes (PeerTube's limit)
 # The language sent with a transcription: the one whisper detected, unless a protocol test
 # overrides it (another code, or None to send none).
 DETECTED = "detected"
@@ -67,24 +64,13 @@ def runner_job_types(whisper_model: str | None = None) -> list[str]:
     return [HLS_JOB, TRANSCRIPTION_JOB] if whisper_available(whisper_model) else [HLS_JOB]
 
 
-class RunnerProtocolError(AssertionError):
-    """The server answered something the real runner would refuse."""
-
-
 class JobFailed(RuntimeError):
     """The job could not be done here (ffmpeg failed): the runner reports it with ``error``."""
 
 
-def _expect(response: requests.Response, status: int, what: str):
-    if response.status_code != status:
-        raise RunnerProtocolError(
-            f"{what}: expected {status}, got {response.status_code}: {response.text[:500]}"
-        )
-    return response
-
-
-class RunnerClient:
-    """One runner: HTTP with ``requests``, discovery with socket.io, work with ffmpeg."""
+class RunnerClient(RunnerCalls):
+    """One runner: HTTP with ``requests`` (``RunnerCalls``), discovery with socket.io, work with
+    ffmpeg and faster-whisper."""
 
     def __init__(
         self,
@@ -104,25 +90,25 @@ class RunnerClient:
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1.")
+        super().__init__(
+            base_url,
+            runner_token,
+            session=session,
+            http_timeout=http_timeout,
+            outage_tolerance=outage_tolerance,
+        )
         self.transcript_language = transcript_language
         self.whisper_model = whisper_model  # None: the bundled tiny.en (whisper.py)
-        self.base_url = base_url.rstrip("/")
-        self._session = session
-        self._sessions = threading.local()  # one requests.Session per worker thread
         self.concurrency = concurrency
         self.job_types = list(job_types or runner_job_types(whisper_model))
-        self.http_timeout = http_timeout
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="runner-client-"))
-        self.runner_token = runner_token
         self.pings = 0
         self._ping = threading.Event()
         self._sio = None
         self.ffmpeg_seconds = 0.0
         self.whisper_seconds = 0.0  # transcription work, model loaded
         self.transcripts: list = []  # whisper.Transcript of each transcription done
-        self.completed: list[dict] = []  # jobs this runner sent success for
         self.failed: list[tuple[dict, str]] = []  # (job, message) this runner reported
-        self.events: list[tuple[str, str]] = []  # (call, job uuid), in order
         self.max_in_flight = 0  # the most jobs this runner held at once
         self.refused = 0  # accepts refused with runner_job_not_in_pending_state
         self.pings_dropped = 0  # pings that came during a check (the runner ignores them)
@@ -130,145 +116,10 @@ class RunnerClient:
         self.slots: list[list[float | None]] = []
         self._checking = False
         self._wake = threading.Event()  # a ping, a job ending: the loop looks again
-        self._lock = threading.Lock()
-        # An outage of the server's storage or database answers 503 with Retry-After: the
-        # call is made again as it was, until ``outage_tolerance`` seconds have passed.
-        self.outage_tolerance = outage_tolerance
-        self.statuses: Counter = Counter()  # every HTTP status this runner was answered
         if runner_token is None:  # last: registering uses the state above
             if not registration_token:
                 raise ValueError("Give a runner token or a registration token.")
             self.register(registration_token, name or f"test-runner-{uuid.uuid4().hex[:8]}")
-
-    # --- HTTP ---------------------------------------------------------------------------------
-
-    @property
-    def session(self) -> requests.Session:
-        """The session given, else one per thread (jobs run on worker threads)."""
-        if self._session is not None:
-            return self._session
-        session = getattr(self._sessions, "session", None)
-        if session is None:
-            session = self._sessions.session = requests.Session()
-        return session
-
-    def _event(self, call: str, job_uuid: str) -> None:
-        with self._lock:
-            self.events.append((call, job_uuid))
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", self.http_timeout)
-        url = f"{self.base_url}/api/v1/runners/{path}"
-        return self.patiently(lambda: self.session.post(url, **kwargs))
-
-    def patiently(self, send) -> requests.Response:
-        """``send()`` again while the server answers 503 (an outage on its side: it changed
-        nothing) or cannot be reached, waiting its ``Retry-After`` (at most 5 s), for
-        ``outage_tolerance`` seconds; then the last answer (or error) stands."""
-        deadline = time.monotonic() + self.outage_tolerance
-        while True:
-            try:
-                response = send()
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-                continue
-            with self._lock:
-                self.statuses[response.status_code] += 1
-            if response.status_code != 503 or time.monotonic() > deadline:
-                return response
-            try:
-                wait_for = float(response.headers.get("Retry-After") or 1)
-            except ValueError:
-                wait_for = 1
-            time.sleep(min(max(wait_for, 0.2), 5))
-
-    def register(self, registration_token: str, name: str) -> str:
-        body = {"registrationToken": registration_token, "name": name, "description": "tests"}
-        data = _expect(self.post("register", json=body), 200, "register").json()
-        self.runner_token = data["runnerToken"]
-        return self.runner_token
-
-    def unregister(self) -> None:
-        _expect(
-            self.post("unregister", json={"runnerToken": self.runner_token}), 204, "unregister"
-        )
-
-    def request_jobs(self) -> list[dict]:
-        body = {"runnerToken": self.runner_token, "jobTypes": self.job_types}
-        data = _expect(self.post("jobs/request", json=body), 200, "jobs/request").json()
-        return data["availableJobs"]
-
-    def accept(self, job_uuid: str) -> dict | None:
-        """The accepted job (with its jobToken), or None on the quiet race: like the runner, any
-        refusal whose code is ``runner_job_not_in_pending_state`` (PeerTube answers 400)."""
-        response = self.post(f"jobs/{job_uuid}/accept", json={"runnerToken": self.runner_token})
-        if response.status_code >= 400 and _code(response) == "runner_job_not_in_pending_state":
-            return None
-        job = _expect(response, 200, "accept").json()["job"]
-        self._event("accept", job_uuid)
-        return job
-
-    def _job_body(self, job: dict, **extra) -> dict:
-        return {"runnerToken": self.runner_token, "jobToken": job["jobToken"], **extra}
-
-    def update(self, job: dict, progress: int | None) -> None:
-        """``progress`` None: no progress field (peertube-runner's transcription updates)."""
-        body = self._job_body(job) if progress is None else self._job_body(job, progress=progress)
-        _expect(self.post(f"jobs/{job['uuid']}/update", json=body), 204, "update")
-
-    def error(self, job: dict, message: str) -> None:
-        body = self._job_body(job, message=message[:ERROR_MESSAGE_MAX] or "Unknown error")
-        _expect(self.post(f"jobs/{job['uuid']}/error", json=body), 204, "error")
-        self._event("error", job["uuid"])
-
-    def abort(self, job: dict, reason: str = "test abort") -> None:
-        body = self._job_body(job, reason=reason)
-        _expect(self.post(f"jobs/{job['uuid']}/abort", json=body), 204, "abort")
-
-    def download(self, job: dict, destination: Path) -> Path:
-        """POST the videoFileUrl with a JSON body; a 301/302/303 becomes a bare GET, like the
-        runner's fetch."""
-        url = job["payload"]["input"]["videoFileUrl"]
-
-        def fetch():
-            response = self.session.post(
-                url, json=self._job_body(job), allow_redirects=False, timeout=self.http_timeout
-            )
-            if response.status_code in REDIRECTS_AS_GET:
-                location = urljoin(url, response.headers["Location"])
-                response = requests.get(location, stream=True, timeout=self.http_timeout)
-            return response
-
-        response = self.patiently(fetch)
-        _expect(response, 200, "download of the source")
-        with open(destination, "wb") as handle:
-            for chunk in response.iter_content(1 << 20):
-                handle.write(chunk)
-        return destination
-
-    def success(self, job: dict, video_file: Path, playlist_file: Path) -> None:
-        url = f"{self.base_url}/api/v1/runners/jobs/{job['uuid']}/success"
-
-        def send():  # the files are opened again for each attempt
-            with open(video_file, "rb") as video, open(playlist_file, "rb") as playlist:
-                files = {
-                    "payload[videoFile]": (video_file.name, video, "video/mp4"),
-                    "payload[resolutionPlaylistFile]": (
-                        playlist_file.name,
-                        playlist,
-                        "application/vnd.apple.mpegurl",
-                    ),
-                }
-                return self.session.post(
-                    url, data=self._job_body(job), files=files, timeout=self.http_timeout
-                )
-
-        response = self.patiently(send)
-        _expect(response, 204, "success")
-        self._event("success", job["uuid"])
-        self.completed.append(job)
 
     # --- ffmpeg -------------------------------------------------------------------------------
 
@@ -319,17 +170,6 @@ class RunnerClient:
             self.transcripts.append(transcript)
         language = self.transcript_language
         return transcript.vtt, transcript.language if language == DETECTED else language
-
-    def success_transcription(self, job: dict, vtt_file: Path, language: str | None) -> None:
-        body = self._job_body(job)
-        if language is not None:
-            body["payload[inputLanguage]"] = language
-        with open(vtt_file, "rb") as vtt:
-            files = {"payload[vttFile]": (vtt_file.name, vtt, "text/vtt")}
-            response = self.post(f"jobs/{job['uuid']}/success", data=body, files=files)
-        _expect(response, 204, "success")
-        self._event("success", job["uuid"])
-        self.completed.append(job)
 
     def process(self, job: dict) -> bool:
         """Download, report progress, transcode (or transcribe), send the result: True when it
@@ -498,10 +338,3 @@ class RunnerClient:
             pool.shutdown(wait=True, cancel_futures=True)
             if socket:
                 self.disconnect()
-
-
-def _code(response: requests.Response):
-    try:
-        return response.json().get("code")
-    except ValueError:
-        return None

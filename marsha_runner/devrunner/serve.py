@@ -18,11 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from socketio.exceptions import SocketIOError
 
-from marsha_runner.devrunner.client import (
-    RECHECK_AFTER_ACCEPT,
-    RunnerClient,
-    RunnerProtocolError,
-)
+from marsha_runner.devrunner.calls import RunnerProtocolError
+from marsha_runner.devrunner.client import RECHECK_AFTER_ACCEPT, RunnerClient
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from marsha_runner.devrunner.client import RunnerClient, RunnerProtocolError
+from marsha_runner.devrunner.calls import RunnerProtocolError
+from marsha_runner.devrunner.client import RunnerClient
 
 
 def say(line: str) -> None:

@@ -46,11 +46,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            from marsha_runner.devrunner.client import (
-                TRANSCRIPTION_JOB,
-                RunnerClient,
-                RunnerProtocolError,
-            )
+            from marsha_runner.devrunner.calls import RunnerProtocolError
+            from marsha_runner.devrunner.client import TRANSCRIPTION_JOB, RunnerClient
             from marsha_runner.devrunner.serve import devrunner_serve
         except ImportError as err:
             raise CommandError(
