@@ -166,6 +166,10 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
             report.add("launches_enqueued", {**item, "attempts": attempts + 1})
             continue
         staff = video.processing_by_staff
+        if refused:  # cleared before, not after: an inline (eager) launch may mark it again
+            Video.objects.filter(pk=video.pk, processing_stamp=stamp).update(
+                launch_refused_on=None
+            )
         if not launch.video_launch_enqueue(video_id=video.id, stamp=stamp, staff=staff):
             report.add("launches_refused_by_broker")  # still down: retried at the next run
             continue
@@ -176,9 +180,6 @@ def _launches_recover(*, report: Report, now, batch_size: int, dry_run: bool) ->
             recovery.attempts += 1
             recovery.last_attempt_on = now
             recovery.save()
-            Video.objects.filter(pk=video.pk, processing_stamp=stamp).update(
-                launch_refused_on=None
-            )
         logger.warning("Video %s stamp %s was never launched: enqueued again.", video.id, stamp)
         report.add("launches_enqueued", {**item, "attempts": attempts + 1})
 

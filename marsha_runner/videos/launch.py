@@ -1,6 +1,7 @@
 """Launch flow: enqueue the launch after commit, then prepare and create the job tree once."""
 
 import logging
+import re
 
 from celery import current_app
 from django.conf import settings
@@ -19,6 +20,7 @@ from marsha_runner.runners.transcoding import (
     transcoding_create,
     transcoding_discard,
     transcoding_prepare,
+    transcoding_probe,
 )
 from marsha_runner.storage import legacy_storage, storage_copy, video_storage
 from marsha_runner.storage.outages import Unreachable, outage_describe, storage_outage
@@ -62,12 +64,14 @@ def video_launch_enqueue(*, video_id, stamp: int, staff: bool = False) -> bool:
             stamp,
             outage_describe(err),
         )
-        _launch_refused(video_id=video_id, stamp=stamp)
+        video_launch_owed(video_id=video_id, stamp=stamp)
         return False
     return True
 
 
-def _launch_refused(*, video_id, stamp: int) -> None:
+def video_launch_owed(*, video_id, stamp: int) -> None:
+    """Mark a launch of which nothing is queued (the broker refused it, or its task gave up on
+    an outage), so the watchdog's next run enqueues it at once."""
     try:
         Video.objects.filter(
             id=video_id, processing_stamp=stamp, launch_refused_on__isnull=True
@@ -221,9 +225,32 @@ def _launch_due(video: Video | None, stamp: int) -> bool:
 def _unreadable_reason(video_id, stamp: int, err: Exception) -> tuple[str, str]:
     """(code, detail) of an upload ffprobe could not read: the file is gone, or it is not a
     readable container (the detail then has ffprobe's own words, e.g. "Invalid data found
-    when processing input", for staff only). The storage answered: the caller checked."""
+    when processing input", for staff only). The storage answered: the caller checked.
+
+    A storage coming back from an outage answers HEADs before it serves every read, and
+    ffprobe then says only that its read failed: such a failure, or a source that reads on a
+    last look, raises ``Unreachable`` (the launch is owed, the video stays ``processing``).
+    """
     key = Video(id=video_id).source_key(stamp)
     storage = video_storage()
     if not (storage.exists(key) and storage.size(key) > 0):
         return ErrorCode.SOURCE_MISSING, f"source unreadable: {key} is not in storage"
-    return ErrorCode.UNREADABLE_CONTAINER, f"unreadable container: {err}"
+    if _READ_FAILED.search(str(err)):
+        raise Unreachable("the storage lists the source but did not serve it") from err
+    try:
+        transcoding_probe(source_key=key)
+    except SourceUnreadable as again:
+        if _READ_FAILED.search(str(again)):
+            raise Unreachable("the storage lists the source but did not serve it") from again
+        return ErrorCode.UNREADABLE_CONTAINER, f"unreadable container: {again}"
+    raise Unreachable("the source was read on a last look: its earlier reads were an outage")
+
+
+# ffprobe's words when the transport failed, not the media: a 5xx, a 404 for an object the
+# storage lists, a refused, reset or timed-out connection, an I/O error. (A 403 is a
+# configuration error, not an outage: it errors the video with ffprobe's words.)
+_READ_FAILED = re.compile(
+    r"Server returned (?:5|404)|Connection refused|Connection reset|timed out|Input/output error|"
+    r"did not answer|No URL for the source|No size for the source",
+    re.IGNORECASE,
+)

@@ -57,6 +57,7 @@ def video_launch_transcoding(
                 "Launch of video %s stamp %s: %s for %.0f s, left to the watchdog.",
                 video_id, stamp, outage_describe(err), waited,
             )  # fmt: skip
+            launch.video_launch_owed(video_id=video_id, stamp=int(stamp))
             return
         countdown = launch_outage_countdown(outage_retries)
         logger.warning(

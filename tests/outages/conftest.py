@@ -2,11 +2,14 @@
 tolerances, a counter of the host's transcoding-ended calls, and the client side (the API
 through a JWT session, the dev runner client)."""
 
+import json
 import time
 from collections import Counter
+from io import StringIO
 
 import pytest
 import requests
+from django.core.management import call_command
 
 from marsha_runner.devrunner.client import RunnerClient
 from marsha_runner.videos.constants import UploadState
@@ -152,6 +155,13 @@ def assert_outage_answer(response: requests.Response) -> None:
     }
     assert "briefly unavailable" in body["errors"][0]["message"]
     assert "127.0.0.1" not in response.text and "http" not in response.text
+
+
+def watchdog_run() -> dict:
+    """One ``runners_watchdog`` run, as cron makes it every minute: its counts."""
+    out = StringIO()
+    call_command("runners_watchdog", "--json", stdout=out)
+    return json.loads(out.getvalue())["counts"]
 
 
 def wait_ready(video_id: str, *, timeout: float = 120) -> Video:

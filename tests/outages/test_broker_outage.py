@@ -12,24 +12,14 @@ so is Celery (a worker thread on that Redis).
 import time
 
 import pytest
-from django.core.management import call_command
 
 from marsha_runner.videos.constants import UploadState
 from marsha_runner.videos.models import Video
 
-from .conftest import assert_ready_once, report, wait_ready, worker
+from .conftest import assert_ready_once, report, wait_ready, watchdog_run, worker
 from .harness import Outage, wait_until
 
 pytestmark = [pytest.mark.ffmpeg, pytest.mark.e2e, pytest.mark.outage]
-
-
-def _watchdog() -> dict:
-    import json
-    from io import StringIO
-
-    out = StringIO()
-    call_command("runners_watchdog", "--json", stdout=out)
-    return json.loads(out.getvalue())["counts"]
 
 
 def test_upload_ended_while_the_broker_is_down_is_launched_at_the_next_watchdog_run(
@@ -46,12 +36,12 @@ def test_upload_ended_while_the_broker_is_down_is_launched_at_the_next_watchdog_
     assert video.launched_stamp is None and video.launch_refused_on is not None
 
     # While the broker is still down the watchdog's enqueue is refused too: not counted.
-    assert _watchdog() == {"launches_refused_by_broker": 1}
-    assert _watchdog() == {"launches_refused_by_broker": 1}
+    assert watchdog_run() == {"launches_refused_by_broker": 1}
+    assert watchdog_run() == {"launches_refused_by_broker": 1}
 
     outage.end()
-    assert _watchdog() == {"launches_enqueued": 1}  # at once, not 300 s later
-    assert _watchdog() == {}  # once: it is on its way
+    assert watchdog_run() == {"launches_enqueued": 1}  # at once, not 300 s later
+    assert watchdog_run() == {}  # once: it is on its way
     with worker(celery_on_redis["app"]):
         wait_until(
             lambda: Video.objects.get(id=video_id).launched_stamp,
