@@ -12,6 +12,7 @@ Lists: ``StaffAdmin`` orders by an indexed column, shows bounded or estimated co
 
 import functools
 import json
+import uuid
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
@@ -65,6 +66,36 @@ class StaffAdmin(admin.ModelAdmin):
             for name, action in actions.items()
             if _allowed(request, self.model, action[0])
         }
+
+
+class ReadOnlyAdmin(StaffAdmin):
+    """Rows a flow writes (the runner protocol, the migration, a transcription): staff look,
+    and act through actions only. One class, so no such list grows an add, change or delete
+    button by one admin forgetting one of the three."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def uuid_or_text_search(queryset, search_term, *, by_uuid, by_text):
+    """A staff search box's ``get_search_results``: every row for a blank term,
+    ``by_uuid(value, term)`` when the term is a uuid (a video id, a job uuid), else
+    ``by_text(term)``; never distinct. One parse of the term for every admin that searches
+    by id, so a uuid typed with spaces or braces finds the same rows everywhere."""
+    term = search_term.strip()
+    if not term:
+        return queryset, False
+    try:
+        value = uuid.UUID(term)
+    except ValueError:
+        return by_text(term), False
+    return by_uuid(value, term), False
 
 
 def _allowed(request, model, func) -> bool:

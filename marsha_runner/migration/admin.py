@@ -11,7 +11,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from marsha_runner.admin_kit import StaffAdmin
+from marsha_runner.admin_kit import ReadOnlyAdmin
 from marsha_runner.videos.models import Video
 
 from .models import MigrationVideo
@@ -34,7 +34,7 @@ def _progress_lines(progress: dict) -> list[tuple[str, str]]:
 
 
 @admin.register(MigrationVideo)
-class MigrationVideoAdmin(StaffAdmin):
+class MigrationVideoAdmin(ReadOnlyAdmin):
     list_display = (
         "video_id", "state", "objects_done", "objects_total", "bytes_done_text", "attempts",
         "updated_on", "reason",
@@ -48,15 +48,6 @@ class MigrationVideoAdmin(StaffAdmin):
     @admin.display(description="bytes done")
     def bytes_done_text(self, row):
         return f"{size_text(row.bytes_done)} of {size_text(row.bytes_total)}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         progress = migration_progress()

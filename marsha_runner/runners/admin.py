@@ -7,8 +7,6 @@ changes only through actions, thin shells over ``staff`` and ``protocol`` servic
 The library's own ModelAdmins (which list tokens) are unregistered.
 """
 
-import uuid
-
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -24,12 +22,14 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from marsha_runner.admin_kit import (
+    ReadOnlyAdmin,
     bounded_count,
     bulk_action,
     json_block,
     log_change,
     sentence,
     staff_action,
+    uuid_or_text_search,
 )
 from marsha_runner.videos.selectors import (
     video_current_destinations,
@@ -37,7 +37,7 @@ from marsha_runner.videos.selectors import (
 )
 
 from . import staff
-from .fleet_admin import ReadOnlyAdmin, job_links, runner_jobs_titles
+from .fleet_admin import job_links, runner_jobs_titles
 from .models import (
     Runner,
     RunnerJob,
@@ -214,20 +214,19 @@ class RunnerJobAdmin(ExportMixin, ReadOnlyAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            value = uuid.UUID(term)
-        except ValueError:
-            return queryset.none(), False
-        video_uuids = transcoded_video_uuids_under(prefix=video_outputs_root(video_id=value))
-        # Materialised (a video has a handful of jobs): the OR of two index lookups, where a
-        # subquery in the OR made PostgreSQL scan the jobs table.
-        of_video = list(
-            runner_jobs_of_videos(video_uuids=video_uuids).values_list("pk", flat=True)[:1000]
+        def by_uuid(value, _term):
+            prefix = video_outputs_root(video_id=value)
+            video_uuids = transcoded_video_uuids_under(prefix=prefix)
+            # Materialised (a video has a handful of jobs): the OR of two index lookups, where
+            # a subquery in the OR made PostgreSQL scan the jobs table.
+            of_video = list(
+                runner_jobs_of_videos(video_uuids=video_uuids).values_list("pk", flat=True)[:1000]
+            )
+            return queryset.filter(Q(uuid=value) | Q(pk__in=of_video))
+
+        return uuid_or_text_search(
+            queryset, search_term, by_uuid=by_uuid, by_text=lambda _term: queryset.none()
         )
-        return queryset.filter(Q(uuid=value) | Q(pk__in=of_video)), False
 
     @admin.display(description="state", ordering="state")
     def coloured_state(self, obj):

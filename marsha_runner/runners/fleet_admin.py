@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
-from marsha_runner.admin_kit import StaffAdmin, log_change, short_time, staff_action
+from marsha_runner.admin_kit import ReadOnlyAdmin, log_change, short_time, staff_action
 from marsha_runner.videos.selectors import video_titles_of_destinations
 
 from . import staff
@@ -86,19 +86,6 @@ class OnlineFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(lastContact__lt=online_since())
         return queryset
-
-
-class ReadOnlyAdmin(StaffAdmin):
-    """Rows written by the runner protocol: staff look, and act through actions only."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Registration tokens ----------------------------------------------------------------------

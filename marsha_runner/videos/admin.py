@@ -5,7 +5,7 @@ tasks and commands use); ``admin_kit`` gives the confirmation page, the per-obje
 the log entries and the permission check.
 """
 
-import uuid
+from functools import partial
 
 from django.contrib import admin
 from django.contrib.admin.models import CHANGE
@@ -21,6 +21,7 @@ from marsha_runner.admin_kit import (
     human_size,
     rolled_back,
     staff_action,
+    uuid_or_text_search,
 )
 from marsha_runner.migration.staff import MigrationRefused, video_migration_enqueue
 from marsha_runner.operations.transcription import TranscriptionRefused, video_transcribe
@@ -90,6 +91,15 @@ class HasErrorFilter(admin.SimpleListFilter):
         return queryset
 
 
+# A staff transcoding of videos (re-trigger, missing renditions, pipeline switch), one by one or
+# in bulk: refused with the reason, done later, the served version kept meanwhile. One
+# declaration of that policy for the six actions.
+video_transcoding_action = partial(
+    staff_action, refusals=(VideoRefused,), notes=(LATER, KEEPS_SERVING)
+)
+video_transcoding_bulk_action = partial(bulk_action, preview=videos_bulk_preview, verb_flag=CHANGE)
+
+
 @admin.register(Video)
 class VideoAdmin(ImportExportMixin, StaffAdmin):
     resource_classes = [VideoResource]
@@ -156,13 +166,12 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(Q(id=uuid.UUID(term)) | Q(title__icontains=term)), False
-        except ValueError:
-            return queryset.filter(title__icontains=term), False
+        return uuid_or_text_search(
+            queryset,
+            search_term,
+            by_uuid=lambda value, term: queryset.filter(Q(id=value) | Q(title__icontains=term)),
+            by_text=lambda term: queryset.filter(title__icontains=term),
+        )
 
     @admin.display(description="")
     def thumbnail(self, obj):
@@ -275,58 +284,41 @@ class VideoAdmin(ImportExportMixin, StaffAdmin):
 
     # --- Actions: thin shells over the services -----------------------------------------------
 
-    @staff_action(
-        permission="retranscode_video",
-        description="Re-trigger transcoding",
-        refusals=(VideoRefused,),
-        notes=(LATER, KEEPS_SERVING),
-    )
+    @video_transcoding_action(permission="retranscode_video", description="Re-trigger transcoding")
     def retranscode(self, request, video, *, dry_run):
         return video_retranscode(video_id=video.id, dry_run=dry_run)
 
-    @staff_action(
-        permission="transcode_missing_video",
-        description="Transcode missing renditions",
-        refusals=(VideoRefused,),
-        notes=(LATER, KEEPS_SERVING),
+    @video_transcoding_action(
+        permission="transcode_missing_video", description="Transcode missing renditions"
     )
     def transcode_missing(self, request, video, *, dry_run):
         return video_transcode_missing(video_id=video.id, dry_run=dry_run)
 
-    @staff_action(
-        permission="switch_pipeline_video",
-        description="Switch to the PEERTUBE pipeline",
-        refusals=(VideoRefused,),
-        notes=(LATER, KEEPS_SERVING),
+    @video_transcoding_action(
+        permission="switch_pipeline_video", description="Switch to the PEERTUBE pipeline"
     )
     def switch_to_peertube(self, request, video, *, dry_run):
         return video_switch_to_peertube(video_id=video.id, dry_run=dry_run)
 
     # Any number of videos (issue 18): batches on Celery's staff queue, after user uploads.
 
-    @bulk_action(
+    @video_transcoding_bulk_action(
         permission="retranscode_video",
         description="Re-trigger transcoding (any number, in the background)",
-        preview=videos_bulk_preview,
-        verb_flag=CHANGE,
     )
     def bulk_retranscode(self, request, queryset):
         return videos_bulk_enqueue(action="retranscode", queryset=queryset)
 
-    @bulk_action(
+    @video_transcoding_bulk_action(
         permission="transcode_missing_video",
         description="Transcode missing renditions (any number, in the background)",
-        preview=videos_bulk_preview,
-        verb_flag=CHANGE,
     )
     def bulk_transcode_missing(self, request, queryset):
         return videos_bulk_enqueue(action="transcode_missing", queryset=queryset)
 
-    @bulk_action(
+    @video_transcoding_bulk_action(
         permission="switch_pipeline_video",
         description="Switch to the PEERTUBE pipeline (any number, in the background)",
-        preview=videos_bulk_preview,
-        verb_flag=CHANGE,
     )
     def bulk_switch_to_peertube(self, request, queryset):
         return videos_bulk_enqueue(action="switch_to_peertube", queryset=queryset)

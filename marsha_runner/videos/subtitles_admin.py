@@ -5,15 +5,13 @@ A track is written by the transcription flow only (``operations.transcription``)
 through the video's Transcribe action and the runner job's cancel and requeue.
 """
 
-import uuid
-
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from marsha_runner.admin_kit import StaffAdmin
+from marsha_runner.admin_kit import ReadOnlyAdmin, uuid_or_text_search
 from marsha_runner.storage import storage_public_url, video_storage
 
 from .models import SubtitleTrack
@@ -63,7 +61,9 @@ def subtitle_tracks_table(video):
 
 
 @admin.register(SubtitleTrack)
-class SubtitleTrackAdmin(StaffAdmin):
+class SubtitleTrackAdmin(ReadOnlyAdmin):
+    """Tracks are made by Transcribe: staff read them."""
+
     list_display = (
         "video_link",
         "stamp",
@@ -83,24 +83,13 @@ class SubtitleTrackAdmin(StaffAdmin):
     fields = list_display
     readonly_fields = list_display
 
-    def has_add_permission(self, request):
-        return False  # made by Transcribe
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            wanted = uuid.UUID(term)
-        except ValueError:
-            return queryset.filter(video__title__icontains=term), False
-        return queryset.filter(Q(video_id=wanted) | Q(job_uuid=wanted)), False
+        return uuid_or_text_search(
+            queryset,
+            search_term,
+            by_uuid=lambda value, _term: queryset.filter(Q(video_id=value) | Q(job_uuid=value)),
+            by_text=lambda term: queryset.filter(video__title__icontains=term),
+        )
 
     @admin.display(description="video", ordering="video__title")
     def video_link(self, track):
