@@ -37,8 +37,8 @@ from django_peertube_runner_connector.models import (
     VideoFile,
 )
 
-from marsha_runner.storage import video_storage
-from marsha_runner.storage.outages import is_outage, storage_reachable
+from marsha_runner.storage import storage_serves, video_storage
+from marsha_runner.storage.outages import Unreachable, is_outage, storage_reachable
 
 from .deferred import completion_defer, completion_retry_soon
 from .failures import runner_job_failure_keep, runner_job_failure_record
@@ -348,9 +348,15 @@ def runner_job_source(*, runner_token, job_uuid, job_token, video_uuid) -> str:
     source = files.filter(streamingPlaylist__isnull=True).first()
     if source is None and job.type == RunnerJobType.VIDEO_TRANSCRIPTION:
         source = files.first()  # the upload is gone: a rendition has the same audio
-    if source is None or not source.filename or not video_storage().exists(source.filename):
-        # An unreachable storage raises here: 503 with Retry-After (views.runner_call), so
-        # the runner waits instead of failing a download it would count as its own failure.
+    if source is None or not source.filename:
+        raise RunnerRefusal(404, "video_file_not_found", "The source file is gone.")
+    # A GET of its first byte, not a HEAD: a storage coming back lists objects before it
+    # serves them. Unreachable, or listed but not served: 503 with Retry-After
+    # (views.runner_call), so the runner waits instead of failing a download it would count
+    # as its own failure.
+    if not storage_serves(video_storage(), source.filename):
+        if video_storage().exists(source.filename):
+            raise Unreachable("the storage lists the source but does not serve it")
         raise RunnerRefusal(404, "video_file_not_found", "The source file is gone.")
     url = video_storage().url(source.filename)
     if not urlparse(url).scheme and job.domain:

@@ -6,6 +6,7 @@ import re
 import tempfile
 from urllib.parse import parse_qs, urlparse
 
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files import File
@@ -26,6 +27,7 @@ __all__ = (
     "storage_public_url",
     "storage_read_location",
     "storage_replace",
+    "storage_serves",
     "storage_is_s3",
     "storage_signed_url",
     "url_is_signed",
@@ -150,6 +152,27 @@ def filesystem_routes() -> list[tuple[str, str, str]]:
             if options.get("location") and options.get("base_url"):
                 routes.append((alias, options["base_url"], options["location"]))
     return routes
+
+
+def storage_serves(storage, key: str) -> bool:
+    """Whether ``storage`` serves the first byte of ``key`` now (a GET, not a HEAD): a store
+    coming back from an outage lists objects before it serves them. False for a missing
+    object; an outage raises."""
+    if storage_is_s3(storage):
+        client = storage.connection.meta.client
+        try:
+            answer = client.get_object(**_s3_params(storage, key), Range="bytes=0-0")
+        except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 416:  # an empty object has no first byte: served all the same
+                return True
+            if status == 404:
+                return False  # NoSuchKey
+            raise
+        answer["Body"].read()
+        answer["Body"].close()
+        return True
+    return storage.exists(key)
 
 
 def storage_replace(storage, key: str, content) -> str:

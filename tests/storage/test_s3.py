@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
-from marsha_runner.storage import UploadRefused, get_upload_backend
+from marsha_runner.storage import UploadRefused, get_upload_backend, storage_serves
 from marsha_runner.storage.base import UploadPolicy
 from marsha_runner.storage.s3 import Backend
 
@@ -215,3 +215,16 @@ def test_presigned_post_refuses_tampered_policy(s3_videos):
 def test_initiate_refuses_bad_policy(s3_videos, key, content_type, refusal):
     with pytest.raises(UploadRefused, match=refusal):
         initiate(key, content_type=content_type)
+
+
+def test_storage_serves_reads_the_first_byte(s3_videos):
+    """A GET of one byte (what a runner's download needs), not a HEAD: missing is False,
+    an empty object is served all the same."""
+    storage = storages["videos"]
+    key = new_key()
+    assert storage_serves(storage, key) is False
+    storage.save(key, ContentFile(b"source bytes"))
+    assert storage_serves(storage, key) is True
+    empty = new_key()
+    storage.save(empty, ContentFile(b""))
+    assert storage_serves(storage, empty) is True
