@@ -14,7 +14,7 @@ import socketio
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django_peertube_runner_connector.models import Runner
 from django_peertube_runner_connector.socket import sio
 from socketio.async_pubsub_manager import AsyncPubSubManager
@@ -206,7 +206,7 @@ def runner_ping_soon(*, runner_id, needed, delays=RUNNER_REPING_DELAYS) -> None:
         except Exception:
             logger.exception("Could not ping runner %s again.", runner_id)
         finally:
-            close_old_connections()
+            connections.close_all()  # this timer's thread ends: its connection with it
 
     for delay in delays:
         timer = threading.Timer(delay, ping_if_needed)
