@@ -160,6 +160,8 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
             )
 
         client = aws.client()
+        if args.only == "big":  # no small set to make
+            args.objects = args.videos = 0
         sizes = random.Random(8).choices(range(50_000, 500_001), k=args.objects)
         small = [legacy_video() for _ in range(args.videos)]
         with ThreadPoolExecutor(16) as pool:
@@ -177,7 +179,7 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
                 )
             )
         big = legacy_video()
-        big_size = args.big_mb * 1024 * 1024
+        big_size = args.big_mb * 1024 * 1024 if args.only != "small" else 0
         client.upload_fileobj(
             Pattern(big_size, 1), source, big.legacy_mp4_key(STAMP, 1080),
             ExtraArgs={"ContentType": "video/mp4"},
@@ -218,6 +220,7 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
         for name, (videos, total) in sets.items():
             if args.only and name != args.only:
                 continue
+            load_before = [round(x, 2) for x in os.getloadavg()]
             runs = {"ours_1": [], "rclone": [], "ours_2": []}
             for _ in range(args.rounds):
                 runs["ours_1"].append(ours(videos, 1))
@@ -240,6 +243,9 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
                 figures[who]["ratio_per_round"] = [
                     round(r / o["s"], 2) for r, o in zip(rclone_s, runs[who], strict=True)
                 ]
+            figures["load_avg"] = {
+                "before": load_before, "after": [round(x, 2) for x in os.getloadavg()]
+            }  # fmt: skip
             print(f"({name}) {json.dumps(figures)}")
         print("ratio = rclone's time / ours, same round; ours_2 = two processes at once")
     finally:

@@ -17,12 +17,16 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from .stores import ObjectInfo, Store, Upload, composite_etag, plain_md5, same_metadata
+
+STREAM_CHUNK = 1024 * 1024  # what a streamed part reads from its GET and sends at a time
+STREAM_HOLD = 2 * STREAM_CHUNK  # what a streamed part holds: the chunk and the HTTP buffers
 
 
 class CopyFailed(Exception):
@@ -138,6 +142,8 @@ class Copier:
             return checksum, True
         if info.size <= self.part_size:
             return self._copy_whole(info, destination_key), True
+        if self.destination.streams_parts and not plain_md5(info.etag):
+            return self._stream_parts(info, row, destination_key), True
         return self._copy_parts(info, row, destination_key), True
 
     def _source_metadata(self, info: ObjectInfo) -> dict:
@@ -251,8 +257,10 @@ class Copier:
             self.destination.multipart_abort(upload)
             self.journal.upload_ended(row)
 
-    def _copy_parts(self, info: ObjectInfo, row, destination_key: str) -> str:
-        """Streamed reads → multipart upload, parts in parallel, each recorded once verified."""
+    def _copy_multipart(self, info: ObjectInfo, row, destination_key: str, send) -> str:
+        """A multipart upload begun or resumed, its missing parts sent by ``send(upload,
+        ranges, verified, submit)`` (which answers the whole MD5 it read, or ""), each part
+        recorded once verified, then completed and the whole verified."""
         metadata = self._source_metadata(info)
         ranges = self._ranges(info.size, self._part_size(info.size, self.part_size))
         upload, verified = self._resume_or_begin(info, row, destination_key, metadata, ranges)
@@ -260,10 +268,6 @@ class Copier:
         etags: list = [None] * len(ranges)
         for number, (md5, etag, _size) in verified.items():
             digests[number - 1], etags[number - 1] = bytes.fromhex(md5), etag
-        # The whole MD5 proves the read against a single-part source's ETag: then every
-        # part is read, the verified ones only hashed; else only the missing parts are read.
-        whole = hashlib.md5() if plain_md5(info.etag) else None  # noqa: S324
-        wanted = ranges if whole else [r for r in ranges if r[0] not in verified]
         futures: dict = {}  # future → bytes of the budget it holds until it runs
 
         def record(finished):
@@ -273,7 +277,38 @@ class Copier:
                 digests[number - 1], etags[number - 1] = digest, etag
                 self.journal.part_verified(row, upload.id, number, size, digest.hex(), etag)
 
+        def submit(held, function, *args):
+            """``function(*args)`` on the parts pool, holding ``held`` bytes of the budget."""
+            try:
+                future = self.parts_pool.submit(function, *args, held)
+            except BaseException:
+                self.budget.release(held)
+                raise
+            futures[future] = held
+            record([f for f in futures if f.done()])
+
         try:
+            md5 = send(upload, ranges, verified, submit)
+            record(wait(list(futures)).done)
+            etag = self.destination.multipart_complete(upload, etags)
+        except BaseException as err:
+            self._abandon(futures, upload, row, err)
+            raise
+        self.journal.upload_ended(row)
+        composite = composite_etag(digests)
+        self._verify(
+            info, destination_key, md5=md5, composite=composite, metadata=metadata, etag=etag
+        )
+        return md5 or composite
+
+    def _copy_parts(self, info: ObjectInfo, row, destination_key: str) -> str:
+        """Streamed reads → multipart upload, parts buffered and sent in parallel."""
+
+        def send(upload, ranges, verified, submit) -> str:
+            # The whole MD5 proves the read against a single-part source's ETag: then every
+            # part is read, the verified ones only hashed; else only the missing ones are read.
+            whole = hashlib.md5() if plain_md5(info.etag) else None  # noqa: S324
+            wanted = ranges if whole else [r for r in ranges if r[0] not in verified]
             for run in _contiguous(wanted):
                 stream = self.source.open_range(info.key, run[0][1], run[-1][2])
                 try:
@@ -289,26 +324,51 @@ class Copier:
                             self._count("parts_resumed")
                             self._bytes(len(data))
                             continue
-                        future = self.parts_pool.submit(
-                            self._send_part, upload, number, data, start, held
-                        )
-                        futures[future] = held
+                        submit(held, self._send_part, upload, number, data, start)
                         del data
-                        record([f for f in futures if f.done()])
                 finally:
                     stream.close()
-            record(wait(list(futures)).done)
-            etag = self.destination.multipart_complete(upload, etags)
-        except BaseException as err:
-            self._abandon(futures, upload, row, err)
-            raise
-        self.journal.upload_ended(row)
-        composite = composite_etag(digests)
-        md5 = whole.hexdigest() if whole else ""
-        self._verify(
-            info, destination_key, md5=md5, composite=composite, metadata=metadata, etag=etag
-        )
-        return md5 or composite
+            return whole.hexdigest() if whole else ""
+
+        return self._copy_multipart(info, row, destination_key, send)
+
+    def _stream_part(self, info, upload, number, start, end, held):
+        """One part from its own ranged GET straight into its UploadPart, hashed on the way:
+        never whole in memory. Verified as a buffered part: the MD5 of the bytes sent is
+        the ETag the destination computed."""
+        body = _PartStream(self.source, info.key, start, end, self.throttle)
+        try:
+            etag = self.destination.multipart_part(upload, number, body, start)
+        finally:
+            body.close()
+            self.budget.release(held)
+        if body.sent != body.size:
+            raise CopyFailed(f"{info.key}: part {number} is {body.sent} bytes.")
+        digest = body.md5.digest()
+        if etag and etag != digest.hex():
+            raise CopyFailed(f"{upload.key}: part {number} arrived altered.")
+        self._count("parts_sent")
+        self._bytes(body.size)
+        return number, body.size, digest, etag
+
+    def _stream_parts(self, info: ObjectInfo, row, destination_key: str) -> str:
+        """Parts in parallel, each streamed from its ranged GET into its UploadPart (a source
+        without a plain MD5 ETag: nothing to hash in order); on resume the missing ones only,
+        the verified ones not read. A part in flight holds ``STREAM_HOLD`` bytes of the
+        budget, not a part."""
+
+        def send(upload, ranges, verified, submit) -> str:
+            for number, start, end in ranges:
+                if number in verified:
+                    self._count("parts_resumed")
+                    self._bytes(end - start + 1)
+                    continue
+                self._check_stop()
+                held = self.budget.acquire(STREAM_HOLD)
+                submit(held, self._stream_part, info, upload, number, start, end)
+            return ""
+
+        return self._copy_multipart(info, row, destination_key, send)
 
     def _server_copy_parts(self, info: ObjectInfo, row, destination_key: str) -> None:
         """UploadPartCopy in parallel (a CopyObject cannot exceed 5 GiB); parts recorded."""
@@ -376,6 +436,62 @@ class Copier:
         if not same_metadata(self._source_metadata(info), head.metadata):
             raise CopyFailed(f"{destination_key}: metadata differs after copy.")
         return checksum
+
+
+class _PartStream:
+    """The body of one UploadPart: its range of the source as one GET streams it, in
+    ``STREAM_CHUNK`` reads (however little the HTTP client asks), MD5 on the way. botocore
+    rewinds a body to retry a request: the GET is then made again and the hash restarted."""
+
+    def __init__(self, source: Store, key: str, start: int, end: int, throttle: Throttle):
+        self.source, self.key, self.start, self.end = source, key, start, end
+        self.size = end - start + 1
+        self.throttle = throttle
+        self.stream = None
+        self.md5 = hashlib.md5()  # noqa: S324  (the S3 ETag algorithm)
+        self.sent = 0
+        self.buffer = None  # one chunk, read into again and again (no allocation per read)
+
+    def __len__(self) -> int:  # the Content-Length botocore sends
+        return self.size
+
+    def read(self, _size: int = -1) -> bytes | memoryview:
+        """The next chunk; a view of this stream's buffer when the source reads into one
+        (valid until the next read: the HTTP client has sent it by then)."""
+        want = min(STREAM_CHUNK, self.size - self.sent)
+        if want <= 0:
+            return b""
+        if self.stream is None:
+            self.stream = self.source.open_range(self.key, self.start, self.end)
+        self.throttle.take(want)
+        readinto = getattr(self.stream, "readinto", None)
+        if readinto is None:
+            data = self.stream.read(want)
+        else:
+            if self.buffer is None:
+                self.buffer = memoryview(bytearray(STREAM_CHUNK))
+            data = self.buffer[: readinto(self.buffer[:want])]
+        if not data:
+            raise CopyFailed(f"{self.key}: the source ended {self.size - self.sent} bytes early.")
+        self.md5.update(data)
+        self.sent += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.sent
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if (offset, whence) != (0, 0):
+            raise io.UnsupportedOperation("a part stream only rewinds to its start")
+        if self.sent or self.stream is not None:
+            self.close()
+            self.md5, self.sent = hashlib.md5(), 0  # noqa: S324
+        return 0
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
 
 
 def _read_exact(stream, size: int) -> bytes:

@@ -76,7 +76,7 @@ def test_seeded_legacy_videos_play_and_migrate_on_the_filesystem(
 
 
 @pytest.mark.s3
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the run's video threads have their own connections
 def test_migrated_hls_plays_from_s3_with_public_read_prefix(buckets):
     """The documented default: aws/ (and vod/) public-read; ffmpeg follows the master
     playlist's relative paths by plain URLs, after the presign lifetime is long gone."""

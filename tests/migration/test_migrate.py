@@ -251,9 +251,12 @@ def test_destination_stops_mid_run(settings, weed_pair):
     try:
         buckets = Buckets(settings, aws, scaleway)
         videos = [legacy_video(buckets, segments=150) for _ in range(3)]
+        # One video at a time, each about 6 s at 10 kB/s (about 57 kB): the stop lands
+        # while videos are left to copy, however late this process sees the first switch
+        # (unpaced, the other two could finish first on a loaded machine: exit 0).
         proc = manage(
             buckets.env(), "migrate_to_scaleway", "--json", "--concurrency", "2",
-            "--videos-at-once", "1",  # the stop lands between videos: some are left to fail
+            "--videos-at-once", "1", "--bwlimit", "10000",
         )  # fmt: skip
         deadline = time.monotonic() + 120
         while not Video.objects.filter(storage_location=StorageLocation.SCALEWAY).exists():

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 
 from marsha_runner.migration import video as video_migration
+from marsha_runner.migration.copier import Copier
 from marsha_runner.migration.models import MigrationLock, MigrationObject, MigrationPart
 from marsha_runner.migration.pools import Progress
 from marsha_runner.migration.stores import S3Store
@@ -25,11 +26,44 @@ pytestmark = [pytest.mark.s3, pytest.mark.django_db(transaction=True)]
 MB = 1024 * 1024
 
 
-def big_object(buckets, video, size: int, name: str = "1080") -> tuple[str, bytes]:
+def big_object(
+    buckets, video, size: int, name: str = "1080", *, parts: int = 0
+) -> tuple[str, bytes]:
+    """A large source object: one PUT (its ETag the MD5 of the whole: the copy reads it in
+    order to prove it), or ``parts`` multipart parts (a composite ETag: parts streamed)."""
     key = f"{video.legacy_prefix()}mp4/{STAMP}_{name}.mp4"
     data = (hashlib.sha256(name.encode()).digest() * (size // 32 + 1))[:size]
-    buckets.put(key, data, **METADATA)
+    if not parts:
+        buckets.put(key, data, **METADATA)
+        return key, data
+    client, bucket = buckets.source_client, buckets.source_bucket
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key, **METADATA)["UploadId"]
+    step = -(-size // parts)
+    etags = [
+        client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=n, Body=data[start : start + step]
+        )["ETag"]
+        for n, start in enumerate(range(0, size, step), 1)
+    ]
+    client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, 1)]},
+    )  # fmt: skip
+    assert "-" in client.head_object(Bucket=bucket, Key=key)["ETag"]
     return key, data
+
+
+def streamed_parts_counted(monkeypatch) -> list:
+    """The parts the copier streamed from a ranged GET (the composite-ETag path)."""
+    streamed = []
+    stream_part = Copier._stream_part
+
+    def counting(self, info, upload, number, *args):
+        streamed.append(number)
+        return stream_part(self, info, upload, number, *args)
+
+    monkeypatch.setattr(Copier, "_stream_part", counting)
+    return streamed
 
 
 def open_uploads(buckets, prefix: str) -> list[dict]:
@@ -48,11 +82,16 @@ def wait_for(condition, *, proc=None, seconds=120.0, what="the condition"):
         time.sleep(0.02)
 
 
-def test_a_50_mb_object_killed_mid_copy_resumes_without_resending_a_verified_part(buckets):
+@pytest.mark.parametrize("source_parts", [0, 7], ids=["single-put", "multipart"])
+def test_a_50_mb_object_killed_mid_copy_resumes_without_resending_a_verified_part(
+    buckets, source_parts
+):
     """Killed (SIGKILL) after some parts are verified; the rerun continues the same upload
-    and sends only the parts it lacks, reading the verified ones only to hash them."""
+    and sends only the parts it lacks: a single-PUT source's verified parts are read only to
+    hash them (its MD5 proves the read), a multipart source's parts are streamed from their
+    own ranged GETs and the verified ones not read at all."""
     video = legacy_video(buckets, segments=2)
-    key, data = big_object(buckets, video, 50 * MB)
+    key, data = big_object(buckets, video, 50 * MB, parts=source_parts)
     env = {
         **buckets.env(),
         "MIGRATION_PART_SIZE": str(5 * MB),
@@ -220,14 +259,21 @@ def test_above_the_server_copy_limit_the_server_copies_by_parts(settings, weed_p
     assert_identical(buckets, video)
 
 
-def test_every_metadata_field_is_kept_whole_multipart_and_server_side(buckets, settings):
+@pytest.mark.parametrize("source_parts", [0, 2], ids=["single-put", "multipart"])
+def test_every_metadata_field_is_kept_whole_multipart_and_server_side(
+    buckets, settings, monkeypatch, source_parts
+):
     """Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
-    Expires and user metadata, on a small object, a multipart one and a server-side copy."""
+    Expires and user metadata, on a small object, a multipart one (read in order, or
+    streamed part by part when the source is multipart) and a server-side copy."""
     settings.MIGRATION_PART_SIZE = 5 * MB
+    streamed = streamed_parts_counted(monkeypatch)
     video = legacy_video(buckets, segments=1)
-    big_object(buckets, video, 11 * MB)
+    big_object(buckets, video, 11 * MB, parts=source_parts)
     summary, code = run_json("--video", str(video.id))
     assert code == 0, summary
+    assert sorted(streamed) == ([1, 2, 3] if source_parts else [])
+    assert summary["parts_sent"] == 3
     assert_identical(buckets, video)  # every field of METADATA_FIELDS, Expires included
     copy = buckets.destination_client.head_object(
         Bucket=buckets.destination_bucket,

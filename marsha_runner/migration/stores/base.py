@@ -62,11 +62,13 @@ class Store:
 
     ``keeps_metadata``: whether objects carry S3 metadata (a folder has none to compare).
     ``resumable``: whether the parts of an upload can be listed with their checksums.
+    ``streams_parts``: whether ``multipart_part`` takes a streamed body (see copier).
     """
 
     identity: tuple = ()
     keeps_metadata = False
     resumable = False
+    streams_parts = False  # multipart_part takes a file-like with a length, not only bytes
 
     def list(self, prefix: str):
         raise NotImplementedError

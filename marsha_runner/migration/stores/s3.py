@@ -66,6 +66,24 @@ def _client(storage):
         return client
 
 
+class _RangeBody:
+    """A ranged GET's body: ``read`` as botocore's, or ``readinto`` straight from the HTTP
+    response into the caller's buffer (a streamed part: no bytes object, no copy per read).
+    One stream uses one or the other; the response stops at its Content-Length either way."""
+
+    def __init__(self, body):
+        self.body = body
+        response = getattr(getattr(body, "_raw_stream", None), "_fp", None)  # http.client's
+        if response is not None and hasattr(response, "readinto"):
+            self.readinto = response.readinto
+
+    def read(self, size: int = -1) -> bytes:
+        return self.body.read(None if size < 0 else size)
+
+    def close(self) -> None:
+        self.body.close()
+
+
 def _not_found(err: ClientError) -> bool:
     return err.response.get("Error", {}).get("Code") in (
         "404",
@@ -91,6 +109,7 @@ class S3Store(Store):
 
     keeps_metadata = True
     resumable = True
+    streams_parts = True
 
     def __init__(self, storage):
         self.storage = storage
@@ -143,7 +162,7 @@ class S3Store(Store):
         answer = self.client.get_object(
             Bucket=self.bucket, Key=self.full_key(key), Range=f"bytes={start}-{end}"
         )
-        return answer["Body"]
+        return _RangeBody(answer["Body"])
 
     def write(self, key, data, metadata) -> str:
         answer = self.client.put_object(
