@@ -4,7 +4,7 @@ part of a large object, never per small object."""
 
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -50,9 +50,7 @@ def verified_record(video_id, rows: list[MigrationObject]) -> None:
     for row in rows:
         row.state, row.error, row.verified_on = MigrationObject.State.VERIFIED, "", now
     with transaction.atomic():
-        MigrationObject.objects.bulk_update(
-            rows, ["state", "checksum", "error", "verified_on"], batch_size=1000
-        )
+        _objects_verified(rows, now)
         MigrationVideo.objects.filter(video_id=video_id).update(
             objects_done=F("objects_done") + len(rows),
             bytes_done=F("bytes_done") + sum(row.size for row in rows),
@@ -60,6 +58,35 @@ def verified_record(video_id, rows: list[MigrationObject]) -> None:
         # /metrics: objects and bytes copied (counted once committed).
         transaction.on_commit(
             partial(migration_objects_record, copied=len(rows), size=sum(r.size for r in rows))
+        )
+
+
+def _objects_verified(rows: list[MigrationObject], now) -> None:
+    """One UPDATE … FROM unnest(ids, checksums) on PostgreSQL: Django's bulk_update builds a
+    CASE per row and field, a fifth of a run's CPU on small objects (measured with py-spy)."""
+    if connection.vendor != "postgresql":
+        MigrationObject.objects.bulk_update(
+            rows, ["state", "checksum", "error", "verified_on"], batch_size=1000
+        )
+        return
+    quote = connection.ops.quote_name
+    column = {
+        name: quote(MigrationObject._meta.get_field(name).column)
+        for name in ("id", "state", "checksum", "error", "verified_on")
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(MigrationObject._meta.db_table)} AS o "  # noqa: S608  (names quoted)
+            f"SET {column['state']} = %s, {column['error']} = '', "
+            f"{column['verified_on']} = %s, {column['checksum']} = c.checksum "
+            "FROM unnest(%s::bigint[], %s::text[]) AS c(id, checksum) "
+            f"WHERE o.{column['id']} = c.id",
+            [
+                MigrationObject.State.VERIFIED,
+                now,
+                [r.pk for r in rows],
+                [r.checksum for r in rows],
+            ],
         )
 
 
