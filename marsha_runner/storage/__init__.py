@@ -99,6 +99,7 @@ def storage_public_url(storage, key: str) -> str:
 # segment, no leading slash (which a URL join would resolve differently).
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 _PREFIX_PROBE = "probe-key"
+_PREFIX_ATTRIBUTE = "_marsha_public_url_prefix"
 
 
 def _backend_public_url(storage, key: str) -> str:
@@ -114,13 +115,11 @@ def _public_url_prefix(storage) -> str | None:
     prefix plus key (a query string, say): then every URL is built by the backend.
 
     Cached on the storage instance, which settings changes replace (the storages handler)."""
-    cached = storage.__dict__.get("_marsha_public_url_prefix", ())
-    if cached != ():
-        return cached
-    url = _backend_public_url(storage, _PREFIX_PROBE)
-    prefix = url[: -len(_PREFIX_PROBE)] if url.endswith(_PREFIX_PROBE) and "?" not in url else None
-    storage.__dict__["_marsha_public_url_prefix"] = prefix
-    return prefix
+    if _PREFIX_ATTRIBUTE not in storage.__dict__:  # None is a cached answer too
+        url = _backend_public_url(storage, _PREFIX_PROBE)
+        plain = url.endswith(_PREFIX_PROBE) and "?" not in url
+        storage.__dict__[_PREFIX_ATTRIBUTE] = url[: -len(_PREFIX_PROBE)] if plain else None
+    return storage.__dict__[_PREFIX_ATTRIBUTE]
 
 
 def storage_signed_url(storage, key: str, *, expire: int) -> str:

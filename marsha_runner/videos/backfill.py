@@ -29,22 +29,26 @@ def videos_backfill_urls(*, videos, batch_size: int = 1000, dry_run: bool = Fals
     there are some (no storage call per video), looked up in storage otherwise."""
     seen = changed = raced = 0
     queryset = videos.only("id", "urls", *_READ_FIELDS).order_by("pk")
-    chunk: list[Video] = []
-    for video in queryset.iterator(chunk_size=batch_size):
-        chunk.append(video)
-        if len(chunk) < batch_size:
-            continue
-        counts = _backfill_chunk(chunk, dry_run=dry_run)
-        seen, changed, raced = seen + counts[0], changed + counts[1], raced + counts[2]
-        chunk = []
-    if chunk:
-        counts = _backfill_chunk(chunk, dry_run=dry_run)
-        seen, changed, raced = seen + counts[0], changed + counts[1], raced + counts[2]
+    for chunk in _chunks(queryset.iterator(chunk_size=batch_size), batch_size):
+        chunk_changed, chunk_raced = _backfill_chunk(chunk, dry_run=dry_run)
+        seen, changed, raced = seen + len(chunk), changed + chunk_changed, raced + chunk_raced
     return {"videos": seen, "changed": changed - raced, "raced": raced, "dry_run": dry_run}
 
 
-def _backfill_chunk(chunk: list[Video], *, dry_run: bool) -> tuple[int, int, int]:
-    """(seen, changed, raced) of one batch: its ready subtitle tracks in one SELECT (Django's
+def _chunks(rows, size: int):
+    """Lists of ``size`` rows (the last one shorter) from an iterator."""
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _backfill_chunk(chunk: list[Video], *, dry_run: bool) -> tuple[int, int]:
+    """(changed, raced) of one batch: its ready subtitle tracks in one SELECT (Django's
     prefetch costs more than the URLs themselves here), its writes in one UPDATE."""
     tracks: dict = {video.pk: [] for video in chunk}
     for track in SubtitleTrack.objects.filter(
@@ -61,13 +65,13 @@ def _backfill_chunk(chunk: list[Video], *, dry_run: bool) -> tuple[int, int, int
         if urls is not None and urls != video.urls:
             batch.append((video, urls))
     raced = _write_unless_changed(batch) if batch and not dry_run else 0
-    return len(chunk), len(batch), raced
+    return len(batch), raced
 
 
 def _write_unless_changed(batch: list[tuple[Video, dict]]) -> int:
     """Write each row's new urls if the row is still as read; how many were not."""
     if connection.vendor == "postgresql":
-        return len(batch) - _update_from_values(batch)
+        return len(batch) - _update_from_arrays(batch)
     # Elsewhere (SQLite, the embedded default): re-read under the write lock, then write
     # what did not change, in one transaction.
     with transaction.atomic():
@@ -94,7 +98,7 @@ def _json_or_null(value) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def _update_from_values(batch: list[tuple[Video, dict]]) -> int:
+def _update_from_arrays(batch: list[tuple[Video, dict]]) -> int:
     """One UPDATE … FROM unnest(arrays) for the batch, bound server-side in binary: seven
     parameters whatever the batch size. Django's cursor binds on the client, and quoting a
     batch of JSON into the SQL text cost three times the update itself. PostgreSQL re-checks

@@ -1,5 +1,7 @@
 """storage_public_url's prefix path gives, key for key, the URL the backend itself builds.
 
+The reference is built here from the backends' public API: django-storages' own name
+cleaning, then botocore's unsigned URL (or the storage's ``url`` for a CDN or a disk).
 Building a URL needs no server (botocore builds it offline), so the S3 storages here point at
 an address nothing listens on.
 """
@@ -7,8 +9,9 @@ an address nothing listens on.
 import pytest
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import FileSystemStorage
+from storages.utils import clean_name, safe_join
 
-from marsha_runner.storage import _backend_public_url, storage_public_url
+from marsha_runner.storage import storage_public_url
 from marsha_runner.storage.s3 import VideoS3Storage
 
 KEYS = [
@@ -39,6 +42,19 @@ def s3_storage(**options):
     return VideoS3Storage(**{**base, **options})
 
 
+def backend_url(storage, key):
+    """The backend's own URL of ``key``: the reference."""
+    if isinstance(storage, VideoS3Storage) and not storage.custom_domain:
+        try:
+            name = safe_join(storage.location, clean_name(key))
+        except ValueError as err:
+            raise SuspiciousOperation(f"Attempted access to {key!r} denied.") from err
+        return storage.unsigned_connection.meta.client.generate_presigned_url(
+            "get_object", Params={"Bucket": storage.bucket_name, "Key": name}
+        )
+    return storage.url(key)
+
+
 def outcome(build, storage, key):
     """The URL, or the refusal (a key outside a storage's location), to compare both."""
     try:
@@ -65,12 +81,21 @@ def outcome(build, storage, key):
         ),
     ],
 )
-def test_prefix_path_matches_the_backend(storage):
+def test_prefix_path_matches_the_backend(storage, monkeypatch):
     storage = storage()
     for key in KEYS:
-        assert outcome(storage_public_url, storage, key) == outcome(
-            _backend_public_url, storage, key
-        ), key
-    # the prefix is built once and kept on the instance
-    assert storage.__dict__["_marsha_public_url_prefix"]
+        assert outcome(storage_public_url, storage, key) == outcome(backend_url, storage, key), key
     assert "X-Amz-" not in storage_public_url(storage, KEYS[0])
+
+    # The prefix is built once and kept: a plain key no longer reaches the backend.
+    expected = backend_url(storage, KEYS[1])
+
+    def backend_called(*args, **kwargs):
+        raise AssertionError("the backend built a URL the prefix should have")
+
+    if isinstance(storage, VideoS3Storage) and not storage.custom_domain:
+        client = storage.unsigned_connection.meta.client
+        monkeypatch.setattr(client, "generate_presigned_url", backend_called)
+    else:
+        monkeypatch.setattr(storage, "url", backend_called)
+    assert storage_public_url(storage, KEYS[1]) == expected
