@@ -100,6 +100,9 @@ MIGRATION_MEMORY = env.int("MIGRATION_MEMORY", default=24 * 1024 * 1024)
 MIGRATION_BANDWIDTH = env.int("MIGRATION_BANDWIDTH", default=0)
 # Above this size a copy within one endpoint is UploadPartCopy (CopyObject's limit on S3).
 MIGRATION_SERVER_COPY_MAX = env.int("MIGRATION_SERVER_COPY_MAX", default=5 * 1024**3)
+# Object GET, PUT and listing of S3 stores as plain signed HTTP (a quarter of boto3's CPU per
+# call); False sends every call through boto3.
+MIGRATION_PLAIN_HTTP = env.bool("MIGRATION_PLAIN_HTTP", default=True)
 # A run holds a per-video lease it renews while copying (every MIGRATION_LOCK_RENEW_EVERY
 # seconds, a quarter of the TTL by default); a lease not renewed for MIGRATION_LOCK_TTL seconds
 # (its process died) may be taken over, and a run whose renewal fails stops copying.

@@ -15,7 +15,8 @@ from marsha_runner.migration import video as video_migration
 from marsha_runner.migration.copier import Copier
 from marsha_runner.migration.models import MigrationLock, MigrationObject, MigrationPart
 from marsha_runner.migration.pools import Progress
-from marsha_runner.migration.stores import S3Store
+from marsha_runner.migration.stores import S3Store, store_for
+from marsha_runner.storage import legacy_storage, video_storage
 from marsha_runner.videos.constants import StorageLocation
 from marsha_runner.videos.models import Video
 
@@ -259,14 +260,19 @@ def test_above_the_server_copy_limit_the_server_copies_by_parts(settings, weed_p
     assert_identical(buckets, video)
 
 
+@pytest.mark.parametrize("plain_http", [True, False], ids=["plain-http", "boto3-only"])
 @pytest.mark.parametrize("source_parts", [0, 2], ids=["single-put", "multipart"])
 def test_every_metadata_field_is_kept_whole_multipart_and_server_side(
-    buckets, settings, monkeypatch, source_parts
+    buckets, settings, monkeypatch, source_parts, plain_http
 ):
     """Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
     Expires and user metadata, on a small object, a multipart one (read in order, or
-    streamed part by part when the source is multipart) and a server-side copy."""
+    streamed part by part when the source is multipart) and a server-side copy; with object
+    GET, PUT and listing as plain HTTP (the default) or through boto3."""
     settings.MIGRATION_PART_SIZE = 5 * MB
+    settings.MIGRATION_PLAIN_HTTP = plain_http
+    for storage in (legacy_storage(), video_storage()):
+        assert (store_for(storage).http is not None) == plain_http
     streamed = streamed_parts_counted(monkeypatch)
     video = legacy_video(buckets, segments=1)
     big_object(buckets, video, 11 * MB, parts=source_parts)

@@ -1,42 +1,53 @@
-"""An S3 bucket as a migration store, through one boto3 client per bucket and process.
+"""An S3 bucket as a migration store, through one client per bucket and process.
 
 Building a boto3 client costs about 0.2 s of CPU (service model decoding, event hooks): a
 client per video made that the largest cost of migrating small objects. Clients are
-thread-safe, so every video and worker thread of a process shares the one of its store.
+thread-safe, so every video and worker thread of a process shares the one of its store. The
+calls every object costs (GET, PUT, listing) go as plain signed HTTP (``s3_http``) unless
+``MIGRATION_PLAIN_HTTP`` is off, the storage goes through proxies or has no credentials.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import os
 import threading
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from .base import METADATA_FIELDS, ObjectInfo, Store, Upload
+from .s3_http import S3Error, S3Http, SigV4
 
 # Connections of one client: the copy threads of every video of the process share them.
 MAX_CONNECTIONS = 64
-_clients: dict[tuple, object] = {}
+_clients: dict[tuple, tuple] = {}
 _clients_lock = threading.Lock()
 _session = boto3.session.Session()
+URL_PROBE = "marsha-runner-url-probe"
 
 
-def _client(storage):
+def _clients_for(storage) -> tuple:
+    """(boto3 client, plain HTTP client or None) of the storage's bucket, made once."""
     key = (
+        storage.bucket_name,
         storage.endpoint_url,
         storage.region_name,
         storage.access_key,
         storage.secret_key,
+        storage.security_token,
         storage.verify,
         storage.use_ssl,
         storage.addressing_style,
         storage.signature_version,
+        settings.MIGRATION_PLAIN_HTTP,
     )
     with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
+        clients = _clients.get(key)
+        if clients is None:
             config = storage.client_config.merge(
                 Config(
                     # We compute MD5 ourselves (the S3 ETag algorithm); botocore's default
@@ -58,33 +69,47 @@ def _client(storage):
                 region_name=storage.region_name,
                 aws_access_key_id=storage.access_key or None,
                 aws_secret_access_key=storage.secret_key or None,
+                aws_session_token=storage.security_token or None,
                 config=config,
                 verify=storage.verify,
                 use_ssl=storage.use_ssl,
             )
-            _clients[key] = client
-        return client
+            clients = _clients[key] = (client, _plain_http(storage, client))
+        return clients
 
 
-class _RangeBody:
-    """A ranged GET's body: ``read`` as botocore's, or ``readinto`` straight from the HTTP
-    response into the caller's buffer (a streamed part: no bytes object, no copy per read).
-    One stream uses one or the other; the response stops at its Content-Length either way."""
+def _plain_http(storage, client) -> S3Http | None:
+    """The bucket as plain HTTP, at the URL and with the credentials boto3 would use."""
+    if (
+        not settings.MIGRATION_PLAIN_HTTP
+        or storage.client_config.proxies
+        or storage.signature_version not in (None, "s3v4")
+    ):
+        return None
+    if storage.access_key and storage.secret_key:
+        static = (storage.access_key, storage.secret_key, storage.security_token or "")
+        credentials = lambda: static  # noqa: E731
+    else:
+        chain = _session.get_credentials()  # environment, profile, instance role…
+        if chain is None:
+            return None
+        credentials = chain.get_frozen_credentials
+    url = urlsplit(
+        client.generate_presigned_url(
+            "get_object", Params={"Bucket": storage.bucket_name, "Key": URL_PROBE}
+        )
+    )
+    return S3Http(
+        base_url=f"{url.scheme}://{url.netloc}{url.path.removesuffix(URL_PROBE)}",
+        signer=SigV4(client.meta.region_name, credentials),
+        verify=os.environ.get("AWS_CA_BUNDLE", True) if storage.verify is None else storage.verify,
+        timeouts=(client.meta.config.connect_timeout, client.meta.config.read_timeout),
+    )
 
-    def __init__(self, body):
-        self.body = body
-        response = getattr(getattr(body, "_raw_stream", None), "_fp", None)  # http.client's
-        if response is not None and hasattr(response, "readinto"):
-            self.readinto = response.readinto
 
-    def read(self, size: int = -1) -> bytes:
-        return self.body.read(None if size < 0 else size)
-
-    def close(self) -> None:
-        self.body.close()
-
-
-def _not_found(err: ClientError) -> bool:
+def _not_found(err: ClientError | S3Error) -> bool:
+    if isinstance(err, S3Error):
+        return err.not_found
     return err.response.get("Error", {}).get("Code") in (
         "404",
         "NoSuchKey",
@@ -94,7 +119,11 @@ def _not_found(err: ClientError) -> bool:
 
 
 def _metadata(answer: dict) -> dict:
-    return {name: answer[name] for name in METADATA_FIELDS if answer.get(name)}
+    """As boto3 names the fields, Expires as sent (the plain HTTP calls' form too)."""
+    metadata = {name: answer[name] for name in METADATA_FIELDS if answer.get(name)}
+    if answer.get("ExpiresString"):
+        metadata["Expires"] = answer["ExpiresString"]
+    return metadata
 
 
 def _put_metadata(key: str, metadata: dict) -> dict:
@@ -115,7 +144,7 @@ class S3Store(Store):
         self.storage = storage
         self.bucket = storage.bucket_name
         self.root = (storage.location or "").strip("/")
-        self.client = _client(storage)
+        self.client, self.http = _clients_for(storage)
         # One endpoint and one set of credentials: the server can copy by itself.
         self.identity = ("s3", storage.endpoint_url or "aws", storage.access_key)
 
@@ -126,6 +155,10 @@ class S3Store(Store):
         return full[len(self.root) + 1 :] if self.root else full
 
     def list(self, prefix: str):
+        if self.http is not None:
+            for key, size, etag in self.http.list(self.full_key(prefix)):
+                yield ObjectInfo(key=self._relative(key), size=size, etag=etag)
+            return
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.full_key(prefix)):
             for item in page.get("Contents", []):
@@ -155,16 +188,23 @@ class S3Store(Store):
         return answer["Body"].read()
 
     def read_with_metadata(self, key: str) -> tuple[bytes, dict]:
+        if self.http is not None:
+            data, metadata, _etag = self.http.get(self.full_key(key))
+            return data, metadata
         answer = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
         return answer["Body"].read(), _metadata(answer)
 
     def open_range(self, key, start, end):
+        if self.http is not None:
+            return self.http.open_range(self.full_key(key), start, end)
         answer = self.client.get_object(
             Bucket=self.bucket, Key=self.full_key(key), Range=f"bytes={start}-{end}"
         )
-        return _RangeBody(answer["Body"])
+        return answer["Body"]
 
     def write(self, key, data, metadata) -> str:
+        if self.http is not None:
+            return self.http.put(self.full_key(key), data, _put_metadata(key, metadata))
         answer = self.client.put_object(
             Bucket=self.bucket, Key=self.full_key(key), Body=data, **_put_metadata(key, metadata)
         )

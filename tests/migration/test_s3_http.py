@@ -1,0 +1,144 @@
+"""The migration's plain HTTP calls to S3 (GET, PUT, listing): signed as botocore signs, on a
+real SeaweedFS that enforces SigV4, keys and metadata kept exactly, connections reused and
+replaced when the server drops them."""
+
+import datetime
+from urllib.parse import quote
+
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from storages.backends.s3 import S3Storage
+
+from marsha_runner.migration.stores import S3Store
+from marsha_runner.migration.stores.s3_http import S3Error, SigV4
+from tests.migration.conftest import WeedServer, weed_available
+
+NOW = datetime.datetime(2026, 12, 3, 7, 30, 5, tzinfo=datetime.UTC)
+ODD_KEYS = ["a b+c/é~(1)&x=y.mp4", "plain/seg_00001.cmfv", "sp  ace/%41/*.m3u8"]
+
+
+def test_signature_is_the_one_botocore_computes(monkeypatch):
+    """Same request, same instant: the same Authorization header as botocore's S3 signer
+    (what AWS and Scaleway check), with metadata, odd characters and a query."""
+    headers = {
+        "content-type": "video/mp4",
+        "cache-control": "max-age=31536000,  public",
+        "x-amz-meta-origin": "media  convert",
+        "range": "bytes=0-9",
+    }
+    query = {"list-type": "2", "prefix": "a b+c/é~", "continuation-token": "x/y=="}
+    path = "/bucket/a b+c/é~(1)&x=y.mp4"
+    ours = SigV4("eu-west-3", lambda: ("AKID", "SECRET/KEY", "TOKEN"))
+    signed = ours.headers("GET", "s3.example.org", path, query, headers, now=NOW)
+
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: NOW.replace(tzinfo=None))
+    url = "https://s3.example.org" + quote(path, safe="/~")  # the request's target
+    request = AWSRequest(method="GET", url=url, params=query, headers=dict(headers))
+    request.context["client_config"] = Config(s3={"payload_signing_enabled": False})  # as ours
+    S3SigV4Auth(Credentials("AKID", "SECRET/KEY", "TOKEN"), "s3", "eu-west-3").add_auth(request)
+
+    assert signed["authorization"] == request.headers["Authorization"]
+    assert signed["x-amz-security-token"] == "TOKEN"
+    assert "SECRET" not in signed["authorization"]
+
+
+@pytest.fixture
+def own_server():
+    """A server of the test's own, to stop and start (data and ports kept)."""
+    weed_available()
+    server = WeedServer("http").start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def store_of(server, bucket) -> S3Store:
+    return S3Store(S3Storage(**server.options(bucket)))
+
+
+def test_keys_metadata_and_pages_round_trip(weed_pair):
+    """Odd keys, every metadata field (Expires as sent) and a listing over several pages, as
+    boto3 sees them on the server."""
+    server = weed_pair[0]
+    bucket = server.bucket()
+    store, client = store_of(server, bucket), server.client()
+    assert store.http is not None
+    metadata = {
+        "ContentType": "video/mp4",
+        "CacheControl": "max-age=31536000",
+        "ContentDisposition": 'attachment; filename="clip.mp4"',
+        "ContentEncoding": "identity",
+        "ContentLanguage": "fr-FR",
+        "Expires": "Sun, 04 May 2031 03:02:01 GMT",
+        "Metadata": {"origin": "mediaconvert", "job": "1234"},
+    }
+    for n, key in enumerate(ODD_KEYS):
+        etag = store.write(key, f"body {n}".encode(), metadata)
+        head = client.head_object(Bucket=bucket, Key=key)
+        assert head["ETag"].strip('"') == etag
+        assert head["ExpiresString"] == metadata["Expires"]
+        assert head["Metadata"] == metadata["Metadata"]
+        data, read = store.read_with_metadata(key)
+        assert (data, read) == (f"body {n}".encode(), metadata)
+
+    for n in range(1005):  # a second page of listing
+        client.put_object(Bucket=bucket, Key=f"many/{n:04d}", Body=b"x" * (n % 7))
+    listed = {info.key: info for info in store.list("")}
+    assert len(listed) == 1005 + len(ODD_KEYS)
+    assert set(ODD_KEYS) <= set(listed)
+    assert listed["many/0006"].size == 6
+    assert listed["many/0006"].etag == client.head_object(Bucket=bucket, Key="many/0006")[
+        "ETag"
+    ].strip('"')
+    assert [i.key for i in store.list("many/000")] == [f"many/{n:04d}" for n in range(10)]
+
+
+def test_missing_key_and_wrong_secret_are_clear_errors(weed_pair):
+    server = weed_pair[0]
+    bucket = server.bucket()
+    store = store_of(server, bucket)
+    with pytest.raises(S3Error, match="NoSuchKey") as missing:
+        store.read_with_metadata("nothing/here")
+    assert missing.value.not_found
+
+    options = {**server.options(bucket), "secret_key": "not-the-secret-at-all"}
+    with pytest.raises(S3Error, match="HTTP 403") as refused:
+        S3Store(S3Storage(**options)).write("k", b"data", {})
+    assert refused.value.status == 403
+    assert "not-the-secret" not in str(refused.value)
+    assert server.secret_key not in str(refused.value)
+
+
+def test_a_connection_the_server_dropped_is_replaced(own_server):
+    """Kept-alive connections die with a server restart: the next calls open new ones."""
+    bucket = own_server.bucket()
+    store = store_of(own_server, bucket)
+    store.write("before", b"1", {})
+    assert store.read_with_metadata("before")[0] == b"1"
+    assert store.http.connections.idle  # kept for the next call
+    own_server.stop()
+    own_server.start()
+    for n in range(4):  # more than the attempts a call has: stale ones do not count
+        store.write(f"after/{n}", b"2", {})
+    assert store.read_with_metadata("after/3")[0] == b"2"
+
+
+def test_ranged_stream_reads_into_a_buffer_and_keeps_its_connection(weed_pair):
+    server = weed_pair[0]
+    bucket = server.bucket()
+    store = store_of(server, bucket)
+    store.write("big", bytes(range(256)) * 4096, {})
+    stream = store.open_range("big", 1000, 1999)
+    buffer = bytearray(600)
+    assert stream.readinto(buffer) == 600
+    assert stream.read(1000) == (bytes(range(256)) * 8)[1600:2000]
+    stream.close()
+    assert len(store.http.connections.idle) == 1  # read to its end: reused
+    stream = store.open_range("big", 0, 999_999)
+    stream.read(10)
+    stream.close()  # not read to its end: closed, never reused half-read
+    assert not store.http.connections.idle
