@@ -129,6 +129,7 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
             **os.environ,
             "AWS_LEGACY_STORAGE": "s3",
             "VIDEOS_STORAGE": "s3",
+            "DJANGO_DEBUG": "False",  # as production runs it: no query log
             **aws.env("AWS_LEGACY_S3", source),
             **scaleway.env("SCALEWAY_S3", scaleway.bucket()),
         }
