@@ -5,13 +5,17 @@ tests). Data: (a) small objects, 50–500 KB, spread over legacy videos (2,000 o
 default), (b) one legacy video holding one 1 GiB object. For each set, runs alternate within
 one invocation (ours with 1 process, rclone, ours with 2 processes, again ``--rounds`` times),
 each into a fresh destination bucket, so a load change on the shared machine hits every
-contender alike. Ours runs as ``manage.py migrate_to_scaleway`` subprocesses (2 processes
-share the videos through their leases) on a PostgreSQL database; rclone copies the same keys
-with ``--transfers 8 --checkers 16 -M`` (-M: metadata kept, as ours does). Each process's
-peak RSS and CPU are read by GNU time.
+contender alike. ``--pin`` puts both servers on CPU 0 and the contenders on the others, as in
+production where S3 does not share the copier's CPU (unpinned, the servers take about 80% of
+the CPU of rclone's run on 2 cores, and every contender competes with them).
+
+Ours runs as ``manage.py migrate_to_scaleway`` subprocesses (2 processes share the videos
+through their leases) on a PostgreSQL database; rclone copies the same keys with
+``--transfers 8 --checkers 16 -M`` (-M: metadata kept, as ours does). Each process's peak RSS
+and CPU are read by GNU time.
 
     .venv/bin/python bench/migration.py [--videos 20] [--objects 2000] [--big-mb 1024]
-        [--rounds 2] [--concurrency 8]
+        [--rounds 2] [--concurrency 8] [--only small|big] [--pin]
 """
 
 import argparse
@@ -45,12 +49,15 @@ class Pattern:
         return self.random.randbytes(n)
 
 
+CONTENDER_CPUS: list[str] = []  # taskset's prefix under --pin
+
+
 def start_measured(args, env) -> tuple:
     """A child process under GNU time (its own peak RSS after exec and its CPU)."""
     out = tempfile.TemporaryFile()
     stats = tempfile.NamedTemporaryFile("r")  # noqa: SIM115
     proc = subprocess.Popen(
-        ["/usr/bin/time", "-f", "%M %U %S", "-o", stats.name, *args],
+        [*CONTENDER_CPUS, "/usr/bin/time", "-f", "%M %U %S", "-o", stats.name, *args],
         cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.PIPE,
     )  # fmt: skip
     return proc, out, stats
@@ -59,7 +66,7 @@ def start_measured(args, env) -> tuple:
 def finish_measured(proc, out, stats) -> dict:
     _, err = proc.communicate()
     if proc.returncode != 0:
-        sys.exit(f"{proc.args[5:8]} failed: {err.decode()[-3000:]}")
+        sys.exit(f"{proc.args} failed: {err.decode()[-3000:]}")
     rss, user, system = stats.read().split()[-3:]
     out.seek(0)
     return {"rss_MB": int(rss) // 1024, "cpu_s": float(user) + float(system), "out": out.read()}
@@ -103,6 +110,7 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--only", choices=("small", "big"), default=None)
+    parser.add_argument("--pin", action="store_true", help="servers on CPU 0, contenders apart")
     args = parser.parse_args()
 
     url = os.environ.get(
@@ -124,6 +132,11 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
     try:
         aws.start()
         scaleway.start()
+        if args.pin:
+            for server in (aws, scaleway):  # every thread of each server
+                subprocess.run(["taskset", "-a", "-p", "-c", "0", str(server.proc.pid)],
+                               check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+            CONTENDER_CPUS.extend(["taskset", "-c", f"1-{os.cpu_count() - 1}"])
         source = aws.bucket()
         base_env = {
             **os.environ,
@@ -247,6 +260,7 @@ def main():  # noqa: C901, PLR0915  (a script: set up, run, print)
             figures["load_avg"] = {
                 "before": load_before, "after": [round(x, 2) for x in os.getloadavg()]
             }  # fmt: skip
+            figures["pinned"] = args.pin
             print(f"({name}) {json.dumps(figures)}")
         print("ratio = rclone's time / ours, same round; ours_2 = two processes at once")
     finally:
