@@ -7,6 +7,8 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from marsha_runner import admin_site  # noqa: F401  (the site's links and the users' admin)
 
+admin.autodiscover()  # every app's admin module (see admin_apps: not at every start)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("marsha_runner.runners.urls")),

@@ -3,7 +3,7 @@
 
 import pytest
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import get_resolver, reverse
 from django_peertube_runner_connector import models as library
 from django_peertube_runner_connector.factories import (
     RunnerFactory,
@@ -96,6 +96,7 @@ def assert_no_secret(html):
 
 
 def test_ours_replace_the_library_admins():
+    assert get_resolver().url_patterns  # loaded as in a web process: every admin module too
     for model in MODELS:
         assert admin.site._registry[model].__module__ in (
             "marsha_runner.runners.admin",
@@ -140,7 +141,8 @@ def test_search_does_not_match_tokens(admin_client, rows):
         response = admin_client.get(url(model, "changelist"), {"q": token})
         assert response.status_code == 200
         assert response.context["cl"].result_count == 0
-    # Registration tokens have nothing else to search by: no search at all.
+    # Registration tokens have nothing else to search by: no search at all (the requests
+    # above loaded the URLconf, hence every admin module).
     assert not admin.site._registry[RunnerRegistrationToken].search_fields
     # Searching by name still works.
     response = admin_client.get(url(Runner, "changelist"), {"q": "runner-one"})
