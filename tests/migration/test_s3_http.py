@@ -2,7 +2,13 @@
 real SeaweedFS that enforces SigV4, keys and metadata kept exactly, connections reused and
 replaced when the server drops them."""
 
+import contextlib
 import datetime
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
 from urllib.parse import quote
 
 import pytest
@@ -14,6 +20,7 @@ from storages.backends.s3 import S3Storage
 
 from marsha_runner.migration.stores import S3Store
 from marsha_runner.migration.stores.s3_http import S3Error, SigV4
+from tests.conftest import require
 from tests.migration.conftest import WeedServer, weed_available
 
 NOW = datetime.datetime(2026, 12, 3, 7, 30, 5, tzinfo=datetime.UTC)
@@ -142,3 +149,85 @@ def test_ranged_stream_reads_into_a_buffer_and_keeps_its_connection(weed_pair):
     stream.read(10)
     stream.close()  # not read to its end: closed, never reused half-read
     assert not store.http.connections.idle
+
+
+class TlsFront:
+    """HTTPS in front of a server: TLS ends here with a certificate of a private CA, the bytes
+    go on to the server (AWS and Scaleway speak HTTPS; SeaweedFS here speaks HTTP)."""
+
+    def __init__(self, backend_port: int, folder):
+        require(shutil.which("openssl") is not None, "needs openssl for a test certificate")
+        self.cert, key = folder / "cert.pem", folder / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+             "-keyout", str(key), "-out", str(self.cert)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(self.cert, key)
+        self.backend_port = backend_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        try:
+            secure = self.context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            client.close()
+            return
+        backend = socket.create_connection(("127.0.0.1", self.backend_port))
+        threading.Thread(target=_pump, args=(backend, secure), daemon=True).start()
+        _pump(secure, backend)
+
+    def close(self):
+        self.listener.close()
+
+
+def _pump(source, sink):
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.close()
+
+
+def test_https_with_a_private_ca_bundle(weed_pair, tmp_path):
+    """The storage's ``verify`` (a CA bundle) is what the plain HTTP calls trust, as boto3."""
+    server = weed_pair[0]
+    bucket = server.bucket()
+    front = TlsFront(int(server.endpoint.rsplit(":", 1)[1]), tmp_path)
+    try:
+        options = {
+            **server.options(bucket),
+            "endpoint_url": f"https://localhost:{front.port}",
+            "verify": str(front.cert),
+        }
+        store = S3Store(S3Storage(**options))
+        assert store.http.connections.scheme == "https"
+        store.write("over/tls", b"secret bytes", {"ContentType": "text/plain"})
+        assert store.read_with_metadata("over/tls") == (
+            b"secret bytes",
+            {"ContentType": "text/plain"},
+        )
+        assert [i.key for i in store.list("over/")] == ["over/tls"]
+        assert store.head("over/tls").size == 12  # boto3, same trust
+
+        untrusted = S3Store(S3Storage(**{**options, "verify": None, "bucket_name": bucket}))
+        with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
+            untrusted.http.get("over/tls")
+    finally:
+        front.close()

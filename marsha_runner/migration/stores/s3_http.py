@@ -225,6 +225,8 @@ class S3Http:
                 connection.request(method, target, body=body, headers=signed)
                 response = connection.getresponse()
                 payload = b"" if stream and response.status < 300 else response.read()
+            except ssl.SSLCertVerificationError:  # not a passing fault: no retry
+                raise
             except (OSError, http.client.HTTPException):
                 if connection is not None:
                     connection.close()
