@@ -77,11 +77,11 @@ def test_keys_metadata_and_pages_round_trip(weed_pair):
     metadata = {
         "ContentType": "video/mp4",
         "CacheControl": "max-age=31536000",
-        "ContentDisposition": 'attachment; filename="clip.mp4"',
+        "ContentDisposition": 'attachment;  filename="clip  v2.mp4"',  # spaces kept as sent
         "ContentEncoding": "identity",
         "ContentLanguage": "fr-FR",
         "Expires": "Sun, 04 May 2031 03:02:01 GMT",
-        "Metadata": {"origin": "mediaconvert", "job": "1234"},
+        "Metadata": {"origin": "media  convert", "job": "1234"},
     }
     for n, key in enumerate(ODD_KEYS):
         etag = store.write(key, f"body {n}".encode(), metadata)
@@ -102,6 +102,20 @@ def test_keys_metadata_and_pages_round_trip(weed_pair):
         "ETag"
     ].strip('"')
     assert [i.key for i in store.list("many/000")] == [f"many/{n:04d}" for n in range(10)]
+
+
+def test_credentials_from_boto3s_chain(weed_pair, monkeypatch):
+    """A storage without keys: the plain calls sign with what boto3's chain finds (here the
+    environment; an instance role alike)."""
+    server = weed_pair[0]
+    bucket = server.bucket()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+    store = S3Store(S3Storage(**{**server.options(bucket), "access_key": "", "secret_key": ""}))
+    assert store.http is not None
+    store.write("chain", b"signed with the environment's keys", {})
+    assert store.read_with_metadata("chain")[0] == b"signed with the environment's keys"
+    assert [info.key for info in store.list("")] == ["chain"]
 
 
 def test_missing_key_and_wrong_secret_are_clear_errors(weed_pair):

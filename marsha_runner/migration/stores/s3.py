@@ -93,7 +93,11 @@ def _plain_http(storage, client) -> S3Http | None:
         chain = _session.get_credentials()  # environment, profile, instance role…
         if chain is None:
             return None
-        credentials = chain.get_frozen_credentials
+
+        def credentials():  # refreshed by boto3 when they expire
+            frozen = chain.get_frozen_credentials()
+            return frozen.access_key, frozen.secret_key, frozen.token or ""
+
     url = urlsplit(
         client.generate_presigned_url(
             "get_object", Params={"Bucket": storage.bucket_name, "Key": URL_PROBE}

@@ -103,11 +103,13 @@ class SigV4:
         """``headers`` with the date, the payload hash and the Authorization to send."""
         access, secret, token = self.credentials()
         stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
-        signed = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
+        signed = {k.lower(): str(v) for k, v in headers.items()}
         signed.update({"host": host, "x-amz-content-sha256": UNSIGNED, "x-amz-date": stamp})
         if token:
             signed["x-amz-security-token"] = token
         names = sorted(signed)
+        # Sent as they are, signed with their spaces trimmed and collapsed (SigV4's canonical
+        # form, which the server computes from what it received).
         canonical = "\n".join(
             [
                 method,
@@ -116,7 +118,7 @@ class SigV4:
                     f"{quote(k, safe='~')}={quote(str(v), safe='~')}"
                     for k, v in sorted(query.items())
                 ),
-                *(f"{name}:{signed[name]}" for name in names),
+                *(f"{name}:{' '.join(signed[name].split())}" for name in names),
                 "",
                 ";".join(names),
                 UNSIGNED,
