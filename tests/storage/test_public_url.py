@@ -7,6 +7,7 @@ an address nothing listens on.
 """
 
 import pytest
+from botocore.signers import RequestSigner
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import FileSystemStorage
 from storages.utils import clean_name, safe_join
@@ -94,8 +95,8 @@ def test_prefix_path_matches_the_backend(storage, monkeypatch):
         raise AssertionError("the backend built a URL the prefix should have")
 
     if isinstance(storage, VideoS3Storage) and not storage.custom_domain:
-        client = storage.unsigned_connection.meta.client
-        monkeypatch.setattr(client, "generate_presigned_url", backend_called)
+        # Whichever client would build it: botocore's signer builds every presigned URL.
+        monkeypatch.setattr(RequestSigner, "generate_presigned_url", backend_called)
     else:
         monkeypatch.setattr(storage, "url", backend_called)
     assert storage_public_url(storage, KEYS[1]) == expected

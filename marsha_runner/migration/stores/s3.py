@@ -14,10 +14,11 @@ import os
 import threading
 from urllib.parse import urlsplit
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
+
+from marsha_runner.storage.boto import default_credentials, s3_client
 
 from .base import METADATA_FIELDS, ObjectInfo, Store, Upload
 from .s3_http import S3Error, S3Http, SigV4
@@ -26,7 +27,6 @@ from .s3_http import S3Error, S3Http, SigV4
 MAX_CONNECTIONS = 64
 _clients: dict[tuple, tuple] = {}
 _clients_lock = threading.Lock()
-_session = boto3.session.Session()
 URL_PROBE = "marsha-runner-url-probe"
 
 
@@ -63,8 +63,7 @@ def _clients_for(storage) -> tuple:
                     read_timeout=60,
                 )
             )
-            client = _session.client(
-                "s3",
+            client = s3_client(
                 endpoint_url=storage.endpoint_url,
                 region_name=storage.region_name,
                 aws_access_key_id=storage.access_key or None,
@@ -90,7 +89,7 @@ def _plain_http(storage, client) -> S3Http | None:
         static = (storage.access_key, storage.secret_key, storage.security_token or "")
         credentials = lambda: static  # noqa: E731
     else:
-        chain = _session.get_credentials()  # environment, profile, instance role…
+        chain = default_credentials()
         if chain is None:
             return None
 
