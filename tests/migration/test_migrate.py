@@ -202,7 +202,12 @@ def test_killed_at_several_points_then_rerun_completes(buckets, settings):
     env = buckets.env()
     kills = []
     for threshold in (0, total // 4, total // 2, (3 * total) // 4):
-        proc = manage(env, "migrate_to_scaleway", "--json", "--concurrency", "1")
+        # Paced (about 160 KB in all at 20 KB/s): unpaced, a run copies more objects between two
+        # flushes of its progress (0.5 s) than a quarter of the video, and the last kill landed
+        # once every object was verified.
+        proc = manage(
+            env, "migrate_to_scaleway", "--json", "--concurrency", "1", "--bwlimit", "20000"
+        )
         deadline = time.monotonic() + 120
         while verified_count(video) <= threshold and proc.poll() is None:
             assert time.monotonic() < deadline
