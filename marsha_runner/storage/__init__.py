@@ -114,32 +114,42 @@ def _backend_public_url(storage, key: str) -> str:
     return storage.url(key)
 
 
+def _per_storage(storage, attribute: str, build):
+    """``build()`` once per storage instance, kept on it: settings changes replace the
+    instance (the storages handler), hence what was built from it. None is kept too; two
+    threads may both build it, alike."""
+    if attribute not in storage.__dict__:
+        storage.__dict__[attribute] = build()
+    return storage.__dict__[attribute]
+
+
 def _unsigned_client(storage):
     """The client of django-storages' ``unsigned_connection``, made as it makes it, once per
     storage on the process's boto3 session: django-storages makes a session and a resource per
     thread, 0.2 s of CPU each (the first switch of a migration paid it)."""
-    client = storage.__dict__.get(_UNSIGNED_CLIENT_ATTRIBUTE)
-    if client is None:  # two threads may both make one: the same client
-        client = storage.__dict__[_UNSIGNED_CLIENT_ATTRIBUTE] = s3_client(
+    return _per_storage(
+        storage,
+        _UNSIGNED_CLIENT_ATTRIBUTE,
+        lambda: s3_client(
             region_name=storage.region_name,
             use_ssl=storage.use_ssl,
             endpoint_url=storage.endpoint_url,
             config=storage.client_config.merge(Config(signature_version=UNSIGNED)),
             verify=storage.verify,
-        )
-    return client
+        ),
+    )
 
 
 def _public_url_prefix(storage) -> str | None:
     """What the backend puts before a plain key, or None when its URL of a plain key is not
-    prefix plus key (a query string, say): then every URL is built by the backend.
+    prefix plus key (a query string, say): then every URL is built by the backend."""
 
-    Cached on the storage instance, which settings changes replace (the storages handler)."""
-    if _PREFIX_ATTRIBUTE not in storage.__dict__:  # None is a cached answer too
+    def build():
         url = _backend_public_url(storage, _PREFIX_PROBE)
         plain = url.endswith(_PREFIX_PROBE) and "?" not in url
-        storage.__dict__[_PREFIX_ATTRIBUTE] = url[: -len(_PREFIX_PROBE)] if plain else None
-    return storage.__dict__[_PREFIX_ATTRIBUTE]
+        return url[: -len(_PREFIX_PROBE)] if plain else None
+
+    return _per_storage(storage, _PREFIX_ATTRIBUTE, build)
 
 
 def storage_signed_url(storage, key: str, *, expire: int) -> str:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-# What an object carries besides its bytes, kept by the copy (S3 head/get names).
-METADATA_FIELDS = (
-    "ContentType",
-    "CacheControl",
-    "ContentDisposition",
-    "ContentEncoding",
-    "ContentLanguage",
-    "Expires",
-    "Metadata",
-)
+# What an object carries besides its bytes, kept by the copy (S3 head/get names): these
+# headers, by the name boto3 gives them, and the user metadata (``x-amz-meta-*``).
+METADATA_HEADERS = {
+    "ContentType": "content-type",
+    "CacheControl": "cache-control",
+    "ContentDisposition": "content-disposition",
+    "ContentEncoding": "content-encoding",
+    "ContentLanguage": "content-language",
+    "Expires": "expires",
+}
+METADATA_FIELDS = (*METADATA_HEADERS, "Metadata")
 READ_CHUNK = 1024 * 1024
 
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from marsha_runner.storage.boto import default_credentials, s3_client
 
 from .base import METADATA_FIELDS, ObjectInfo, Store, Upload
-from .s3_http import S3Error, S3Http, SigV4
+from .s3_http import S3Http, SigV4
 
 # Connections of one client: the copy threads of every video of the process share them.
 MAX_CONNECTIONS = 64
@@ -110,9 +110,7 @@ def _plain_http(storage, client) -> S3Http | None:
     )
 
 
-def _not_found(err: ClientError | S3Error) -> bool:
-    if isinstance(err, S3Error):
-        return err.not_found
+def _not_found(err: ClientError) -> bool:
     return err.response.get("Error", {}).get("Code") in (
         "404",
         "NoSuchKey",
@@ -192,8 +190,7 @@ class S3Store(Store):
 
     def read_with_metadata(self, key: str) -> tuple[bytes, dict]:
         if self.http is not None:
-            data, metadata, _etag = self.http.get(self.full_key(key))
-            return data, metadata
+            return self.http.get(self.full_key(key))
         answer = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
         return answer["Body"].read(), _metadata(answer)
 

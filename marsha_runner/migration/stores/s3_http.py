@@ -25,20 +25,13 @@ import time
 import xml.etree.ElementTree as ElementTree
 from urllib.parse import quote, unquote_plus, urlsplit
 
+from .base import METADATA_HEADERS
+
 UNSIGNED = "UNSIGNED-PAYLOAD"
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 ATTEMPTS = 3  # as botocore's standard retry mode
 BLOCK_SIZE = 1024 * 1024  # what http.client reads from a file-like body at a time
 XMLNS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-# Headers of an object that are its metadata, by the name boto3 gives them.
-METADATA_HEADERS = {
-    "ContentType": "content-type",
-    "CacheControl": "cache-control",
-    "ContentDisposition": "content-disposition",
-    "ContentEncoding": "content-encoding",
-    "ContentLanguage": "content-language",
-    "Expires": "expires",
-}
 USER_METADATA = "x-amz-meta-"
 
 
@@ -254,11 +247,10 @@ class S3Http:
         else:
             connection.close()
 
-    def get(self, key: str) -> tuple[bytes, dict, str]:
-        """(the bytes, the metadata, the ETag) of ``key``."""
+    def get(self, key: str) -> tuple[bytes, dict]:
+        """(the bytes, the metadata) of ``key``."""
         response, _, body = self._request("GET", key)
-        headers = response.headers
-        return body, metadata_from_headers(headers), (headers["etag"] or "").strip('"')
+        return body, metadata_from_headers(response.headers)
 
     def open_range(self, key: str, start: int, end: int) -> Stream:
         """Bytes ``start``..``end`` of ``key`` as they stream."""
