@@ -130,6 +130,30 @@ def test_delete_source_deletes_only_verified_sources(buckets, monkeypatch):
     assert buckets.source_keys(bad.legacy_prefix()) == {}
 
 
+def test_a_read_altered_in_transit_fails_the_video(buckets, monkeypatch):
+    """The copy is proven by the destination's ETag equal to the source's, not hashed here:
+    bytes altered between the two (same size) still fail it, and nothing is switched."""
+    video = legacy_video(buckets, segments=2)
+    altered_key = video.legacy_preview_key(STAMP)
+    read = S3Store.read_with_metadata
+
+    def altering_read(self, key):
+        data, metadata = read(self, key)
+        if key == altered_key:
+            data = bytes([data[0] ^ 1]) + data[1:]
+        return data, metadata
+
+    monkeypatch.setattr(S3Store, "read_with_metadata", altering_read)
+    summary, code = run_json("--video", str(video.id))
+
+    assert code == 1 and summary["failed"] == 1
+    assert "read content differs from the source's ETag" in summary["failures"][0]["reason"]
+    video.refresh_from_db()
+    assert video.storage_location == StorageLocation.AWS
+    row = MigrationObject.objects.get(video=video, key=altered_key)
+    assert row.state != MigrationObject.State.VERIFIED
+
+
 def test_celery_task_runs_the_service(buckets):
     """The admin action's entry point (eager here): same service, same summary."""
     video = legacy_video(buckets, segments=2)
