@@ -1,4 +1,9 @@
-"""Celery tasks of the videos app: thin shells around the services."""
+"""Celery tasks of the videos app: thin shells around the services.
+
+The app's ``ready`` imports this module in every process, so it imports the services in the
+tasks: at module level they would bring in the runner connector (socket.io, aiohttp; a
+third of a second) at the start of every management command and cron job.
+"""
 
 import logging
 import time
@@ -6,10 +11,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from marsha_runner.runners.transcoding import SourceUnreadable
 from marsha_runner.storage.outages import is_outage, outage_describe
-
-from . import launch, staff_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,10 @@ def video_launch_transcoding(
     ``processing``. Eager mode (the embedded default, tests) runs the retries inline, without
     waiting: an outage there goes to the watchdog at once.
     """
+    from marsha_runner.runners.transcoding import SourceUnreadable
+
+    from . import launch
+
     countdowns = _countdowns()
     attempt = self.request.retries - outage_retries
     try:
@@ -75,4 +81,6 @@ def video_launch_transcoding(
 @shared_task(acks_late=True)
 def videos_bulk_run(action: str, video_ids: list) -> dict:
     """One batch of a staff bulk action (``staff_bulk``), on the staff queue."""
+    from . import staff_bulk
+
     return staff_bulk.videos_bulk_run(action=action, video_ids=video_ids)
