@@ -18,6 +18,23 @@ from .stores import ObjectInfo
 
 def listing_record(video: Video, listed: list[ObjectInfo]) -> list[MigrationObject]:
     """Upsert the progress rows of what is listed; a changed source object is pending again."""
+    if connection.vendor == "postgresql":
+        _listing_upsert(video, listed)
+    else:
+        _listing_save(video, listed)
+    keys = {info.key for info in listed}
+    return [
+        row
+        for row in MigrationObject.objects.filter(video=video).order_by("key")
+        if row.key in keys
+    ]
+
+
+# Reset when the source object changed (another size or ETag): copy it again.
+_PENDING_AGAIN = {"state": MigrationObject.State.PENDING, "checksum": "", "verified_on": None}
+
+
+def _listing_save(video: Video, listed: list[ObjectInfo]) -> None:
     existing = {row.key: row for row in MigrationObject.objects.filter(video=video)}
     new, changed = [], []
     for info in listed:
@@ -28,19 +45,54 @@ def listing_record(video: Video, listed: list[ObjectInfo]) -> list[MigrationObje
             )
         elif row.size != info.size or row.source_etag != info.etag:
             row.size, row.source_etag = info.size, info.etag
-            row.state, row.checksum, row.verified_on = MigrationObject.State.PENDING, "", None
+            for name, value in _PENDING_AGAIN.items():
+                setattr(row, name, value)
             changed.append(row)
     MigrationObject.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
     if changed:
         MigrationObject.objects.bulk_update(
-            changed, ["size", "source_etag", "state", "checksum", "verified_on"], batch_size=1000
+            changed, ["size", "source_etag", *_PENDING_AGAIN], batch_size=1000
         )
-    keys = {info.key for info in listed}
-    return [
-        row
-        for row in MigrationObject.objects.filter(video=video).order_by("key")
-        if row.key in keys
-    ]
+
+
+def _listing_upsert(video: Video, listed: list[ObjectInfo]) -> None:
+    """One INSERT … SELECT FROM unnest(keys, sizes, etags) ON CONFLICT DO UPDATE: the
+    ORM's bulk_create binds every field of every row, a quarter of the CPU a run spent on a
+    video of small objects (py-spy). Other columns take the model's defaults."""
+    quote = connection.ops.quote_name
+    meta = MigrationObject._meta
+    column = {f.name: quote(f.column) for f in meta.concrete_fields}
+    listed_from = {"key": "l.key", "size": "l.size", "source_etag": "l.etag"}
+    names, values, params = [], [], []
+    for field in meta.concrete_fields:
+        if field.primary_key:
+            continue
+        names.append(column[field.name])
+        if field.name in listed_from:
+            values.append(listed_from[field.name])
+            continue
+        values.append("%s")
+        value = video.pk if field.name == "video" else field.get_default()
+        params.append(field.get_db_prep_save(value, connection))
+    again = ", ".join(f"{column[name]} = %s" for name in _PENDING_AGAIN)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} AS o ({', '.join(names)}) "  # noqa: S608
+            f"SELECT {', '.join(values)} "
+            "FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS l(key, size, etag) "
+            f"ON CONFLICT ({column['video']}, {column['key']}) DO UPDATE "
+            f"SET {column['size']} = EXCLUDED.{column['size']}, "
+            f"{column['source_etag']} = EXCLUDED.{column['source_etag']}, {again} "
+            f"WHERE o.{column['size']} <> EXCLUDED.{column['size']} "
+            f"OR o.{column['source_etag']} <> EXCLUDED.{column['source_etag']}",
+            [
+                *params,
+                [info.key for info in listed],
+                [info.size for info in listed],
+                [info.etag for info in listed],
+                *_PENDING_AGAIN.values(),
+            ],
+        )
 
 
 def verified_record(video_id, rows: list[MigrationObject]) -> None:
