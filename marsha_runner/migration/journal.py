@@ -56,9 +56,9 @@ def _listing_save(video: Video, listed: list[ObjectInfo]) -> None:
 
 
 def _listing_upsert(video: Video, listed: list[ObjectInfo]) -> None:
-    """One INSERT … SELECT FROM unnest(keys, sizes, etags) ON CONFLICT DO UPDATE: the
-    ORM's bulk_create binds every field of every row, a quarter of the CPU a run spent on a
-    video of small objects (py-spy). Other columns take the model's defaults."""
+    """One INSERT … SELECT FROM unnest(keys, sizes, etags) ON CONFLICT DO UPDATE. The ORM's
+    bulk_create binds every field of every row: on small objects that was as much CPU as the
+    rest of a video's bookkeeping together (py-spy). Other columns take the model's defaults."""
     quote = connection.ops.quote_name
     meta = MigrationObject._meta
     column = {f.name: quote(f.column) for f in meta.concrete_fields}
