@@ -34,6 +34,13 @@ def listing_record(video: Video, listed: list[ObjectInfo]) -> list[MigrationObje
 _PENDING_AGAIN = {"state": MigrationObject.State.PENDING, "checksum": "", "verified_on": None}
 
 
+def _sql_names() -> tuple[str, dict[str, str]]:
+    """MigrationObject's table and its columns by field name, quoted for the raw SQL here."""
+    quote = connection.ops.quote_name
+    meta = MigrationObject._meta
+    return quote(meta.db_table), {f.name: quote(f.column) for f in meta.concrete_fields}
+
+
 def _listing_save(video: Video, listed: list[ObjectInfo]) -> None:
     existing = {row.key: row for row in MigrationObject.objects.filter(video=video)}
     new, changed = [], []
@@ -59,12 +66,10 @@ def _listing_upsert(video: Video, listed: list[ObjectInfo]) -> None:
     """One INSERT … SELECT FROM unnest(keys, sizes, etags) ON CONFLICT DO UPDATE. The ORM's
     bulk_create binds every field of every row: on small objects that was as much CPU as the
     rest of a video's bookkeeping together (py-spy). Other columns take the model's defaults."""
-    quote = connection.ops.quote_name
-    meta = MigrationObject._meta
-    column = {f.name: quote(f.column) for f in meta.concrete_fields}
+    table, column = _sql_names()
     listed_from = {"key": "l.key", "size": "l.size", "source_etag": "l.etag"}
     names, values, params = [], [], []
-    for field in meta.concrete_fields:
+    for field in MigrationObject._meta.concrete_fields:
         if field.primary_key:
             continue
         names.append(column[field.name])
@@ -77,7 +82,7 @@ def _listing_upsert(video: Video, listed: list[ObjectInfo]) -> None:
     again = ", ".join(f"{column[name]} = %s" for name in _PENDING_AGAIN)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} AS o ({', '.join(names)}) "  # noqa: S608
+            f"INSERT INTO {table} AS o ({', '.join(names)}) "  # noqa: S608
             f"SELECT {', '.join(values)} "
             "FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS l(key, size, etag) "
             f"ON CONFLICT ({column['video']}, {column['key']}) DO UPDATE "
@@ -121,14 +126,10 @@ def _objects_verified(rows: list[MigrationObject], now) -> None:
             rows, ["state", "checksum", "error", "verified_on"], batch_size=1000
         )
         return
-    quote = connection.ops.quote_name
-    column = {
-        name: quote(MigrationObject._meta.get_field(name).column)
-        for name in ("id", "state", "checksum", "error", "verified_on")
-    }
+    table, column = _sql_names()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {quote(MigrationObject._meta.db_table)} AS o "  # noqa: S608  (names quoted)
+            f"UPDATE {table} AS o "  # noqa: S608  (names quoted)
             f"SET {column['state']} = %s, {column['error']} = '', "
             f"{column['verified_on']} = %s, {column['checksum']} = c.checksum "
             "FROM unnest(%s::bigint[], %s::text[]) AS c(id, checksum) "
