@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 from storages.backends.s3 import S3Storage
 
 from marsha_runner.migration.stores import S3Store
-from marsha_runner.migration.stores.s3_http import S3Error, SigV4
+from marsha_runner.migration.stores.s3_http import ATTEMPTS, Dropped, S3Error, S3Http, SigV4
 from tests.conftest import require
 from tests.migration.conftest import WeedServer, weed_available
 
@@ -245,3 +245,98 @@ def test_https_with_a_private_ca_bundle(weed_pair, tmp_path):
             untrusted.http.get("over/tls")
     finally:
         front.close()
+
+
+class CannedServer:
+    """An HTTP server of the test's own that answers each request with the next canned bytes
+    (what AWS may send and SeaweedFS does not: chunked bodies, folded headers, a connection
+    closed mid-body), and records the requests it read."""
+
+    def __init__(self, answers: list[bytes]):
+        self.answers, self.requests = list(answers), []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while self.answers:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with client, client.makefile("rb") as reader:  # both: the socket closes with them
+                while self.answers:
+                    head = b""
+                    while (line := reader.readline()) not in (b"\r\n", b""):
+                        head += line
+                    if not head:
+                        break
+                    length = [
+                        int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                        if h.lower().startswith(b"content-length:")
+                    ]  # fmt: skip
+                    self.requests.append(head + (reader.read(length[0]) if length else b""))
+                    answer = self.answers.pop(0)
+                    client.sendall(answer)
+                    if b"Connection: close" in answer:
+                        break
+
+    def http(self) -> S3Http:
+        signer = SigV4("us-east-1", lambda: ("AKID", "SECRET", ""))
+        return S3Http(base_url=f"http://127.0.0.1:{self.port}/bucket/", signer=signer)
+
+
+LISTING = (
+    b'<?xml version="1.0"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    b"<Contents><Key>a%20b</Key><Size>3</Size><ETag>&quot;e1&quot;</ETag></Contents>"
+    b"<IsTruncated>false</IsTruncated></ListBucketResult>"
+)
+
+
+def test_chunked_answers_folded_headers_and_one_connection():
+    """AWS may answer chunked (listings): the body is whole, the connection reused; a folded
+    header line continues its value; a 100 Continue before the answer is skipped."""
+    chunked = b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(LISTING[n : n + 50]), LISTING[n : n + 50])
+        for n in range(0, len(LISTING), 50)
+    )
+    server = CannedServer(
+        [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n"
+            b"X-Trailer: t\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+            b'ETag: "abc"\r\nx-amz-meta-origin: media\r\n convert\r\n'
+            b"Content-Type: video/mp4\r\n\r\nhello",
+        ]
+    )
+    http = server.http()
+    assert list(http.list("")) == [("a b", 3, "e1")]
+    assert http.get("k") == (
+        b"hello",
+        {"ContentType": "video/mp4", "Metadata": {"origin": "media convert"}},
+    )
+    assert len(http.connections.idle) == 1  # both answers read whole: one connection
+    assert server.requests[1].startswith(b"GET /bucket/k HTTP/1.1\r\n")
+    assert b"authorization: AWS4-HMAC-SHA256" in server.requests[1]
+
+
+def test_an_answer_cut_short_is_retried_then_reported():
+    """A body that ends before its Content-Length is a dropped connection: retried as
+    botocore does, and after the last attempt the error says so; nothing is reused."""
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nonly ten b"
+    server = CannedServer([cut] * ATTEMPTS)
+    http = server.http()
+    with pytest.raises(Dropped, match="ended 90 bytes early"):
+        http.get("k")
+    assert len(server.requests) == ATTEMPTS
+    assert not http.connections.idle
+
+    server = CannedServer([cut, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    assert server.http().get("k")[0] == b"ok"  # the next attempt succeeds
+
+
+def test_a_header_value_with_a_line_break_is_refused():
+    server = CannedServer([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
+    with pytest.raises(ValueError, match="line break"):
+        server.http().put("k", b"data", {"Metadata": {"x": "a\r\nx-amz-acl: public-read"}})
+    assert server.requests == []
