@@ -6,7 +6,6 @@ rclone's ``--transfers``), sends as many parts of large objects at once, and hol
 """
 
 import ctypes
-import ctypes.util
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,13 +25,12 @@ def _malloc_gives_parts_back() -> None:
     """glibc raises its mmap threshold to the size of the first large block freed (up to
     32 MiB): after one part, parts come from per-thread heaps that keep their peak, and eight
     threads kept about 100 MB more than the budget (measured at 1 GiB). A fixed threshold keeps
-    each part in its own mapping, returned to the system when freed."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return
+    each part (5 MiB at least) in its own mapping, returned to the system when freed. It stays
+    above small objects: mapping each body anew cost a page fault per 4 KiB (75,000 faults
+    over 2,000 objects of 50-500 KB at 256 KiB, 23,000 at 4 MiB)."""
     try:
-        libc = ctypes.CDLL(libc_name)
-        libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        libc = ctypes.CDLL(None)  # the process's own symbols (no ldconfig run to find libc)
+        libc.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024)
         libc.mallopt(M_ARENA_MAX, 2)
     except (OSError, AttributeError):  # not glibc: its allocator has its own rules
         return
