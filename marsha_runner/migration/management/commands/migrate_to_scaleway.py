@@ -6,6 +6,7 @@ to a Celery task instead (workers on several machines); ``--status`` reads the p
 every run and worker.
 """
 
+import gc
 import json
 import uuid
 
@@ -74,6 +75,10 @@ class Command(BaseCommand):
         video_ids = [str(v) for v in options["video"]] or None
         if options["fan_out"]:
             return self._fan_out(video_ids, options)
+        # What Django, the models and boto3 left in memory lives as long as the process: frozen,
+        # the collector no longer walks it during the copy nor once more at exit (0.1 s of a
+        # run's CPU; the ASGI app does the same at startup).
+        gc.freeze()
         bar = ProgressBar(self.stderr, quiet=options["json"])
         try:
             summary = videos_migrate_to_scaleway(
