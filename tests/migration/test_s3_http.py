@@ -295,7 +295,8 @@ LISTING = (
 
 def test_chunked_answers_folded_headers_and_one_connection():
     """AWS may answer chunked (listings): the body is whole, the connection reused; a folded
-    header line continues its value; a 100 Continue before the answer is skipped."""
+    header line continues its value; a 100 Continue before the answer is skipped; a 204
+    has no body even without a Content-Length."""
     chunked = b"".join(
         b"%x;ext=1\r\n%s\r\n" % (len(LISTING[n : n + 50]), LISTING[n : n + 50])
         for n in range(0, len(LISTING), 50)
@@ -307,6 +308,7 @@ def test_chunked_answers_folded_headers_and_one_connection():
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
             b'ETag: "abc"\r\nx-amz-meta-origin: media\r\n convert\r\n'
             b"Content-Type: video/mp4\r\n\r\nhello",
+            b'HTTP/1.1 204 No Content\r\nETag: "e2"\r\n\r\n',  # no length: no body
         ]
     )
     http = server.http()
@@ -315,7 +317,8 @@ def test_chunked_answers_folded_headers_and_one_connection():
         b"hello",
         {"ContentType": "video/mp4", "Metadata": {"origin": "media convert"}},
     )
-    assert len(http.connections.idle) == 1  # both answers read whole: one connection
+    assert http.put("k2", b"", {}) == "e2"
+    assert len(http.connections.idle) == 1  # every answer read whole: one connection
     assert server.requests[1].startswith(b"GET /bucket/k HTTP/1.1\r\n")
     assert b"authorization: AWS4-HMAC-SHA256" in server.requests[1]
 

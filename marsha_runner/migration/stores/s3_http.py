@@ -158,7 +158,9 @@ class Answer:
         self.will_close = will_close
         self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length")
-        if self.chunked:
+        if status in (204, 304):  # never a body, whatever the headers say
+            self.left, self.chunked = 0, False
+        elif self.chunked:
             self.left = 0  # of the current chunk
         elif length is not None and length.isdigit():
             self.left = int(length)
