@@ -39,7 +39,7 @@ def test_signature_is_the_one_botocore_computes(monkeypatch):
     query = {"list-type": "2", "prefix": "a b+c/é~", "continuation-token": "x/y=="}
     path = "/bucket/a b+c/é~(1)&x=y.mp4"
     ours = SigV4("eu-west-3", lambda: ("AKID", "SECRET/KEY", "TOKEN"))
-    signed = ours.headers("GET", "s3.example.org", path, query, headers, now=NOW)
+    signed = ours.headers("GET", "s3.example.org", quote(path, safe="/~"), query, headers, now=NOW)
 
     monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: NOW.replace(tzinfo=None))
     url = "https://s3.example.org" + quote(path, safe="/~")  # the request's target

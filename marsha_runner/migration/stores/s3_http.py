@@ -100,7 +100,8 @@ class SigV4:
         return self._day_key[2]
 
     def headers(self, method: str, host: str, path: str, query: dict, headers: dict, now=None):
-        """``headers`` with the date, the payload hash and the Authorization to send."""
+        """``headers`` with the date, the payload hash and the Authorization to send; ``path``
+        URI-encoded as it is sent (S3's canonical URI encodes it once)."""
         access, secret, token = self.credentials()
         stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
         signed = {k.lower(): str(v) for k, v in headers.items()}
@@ -113,7 +114,7 @@ class SigV4:
         canonical = "\n".join(
             [
                 method,
-                quote(path, safe="/~"),
+                path,
                 "&".join(
                     f"{quote(k, safe='~')}={quote(str(v), safe='~')}"
                     for k, v in sorted(query.items())
@@ -134,9 +135,7 @@ class SigV4:
                 hashlib.sha256(canonical.encode("latin-1")).hexdigest(),
             ]
         )
-        signature = hmac.new(
-            self._key(stamp[:8], secret), to_sign.encode(), hashlib.sha256
-        ).hexdigest()
+        signature = hmac.digest(self._key(stamp[:8], secret), to_sign.encode(), "sha256").hex()
         signed["authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={access}/{scope}, "
             f"SignedHeaders={';'.join(names)}, Signature={signature}"
@@ -343,8 +342,8 @@ class S3Http:
         releases the connection). Retried as botocore's standard mode: on a dropped connection
         and on a 5xx, with backoff; a kept-alive connection the server had closed meanwhile is
         replaced without counting an attempt."""
-        path = self.prefix + key
-        target = quote(path, safe="/~")
+        path = quote(self.prefix + key, safe="/~")
+        target = path
         if query:
             target += "?" + "&".join(f"{k}={quote(str(v), safe='~')}" for k, v in query.items())
         attempt = 0
