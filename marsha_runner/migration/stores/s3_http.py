@@ -131,7 +131,7 @@ class SigV4:
                 "AWS4-HMAC-SHA256",
                 stamp,
                 scope,
-                # Header values go out as latin-1 (http.client): the same bytes are signed.
+                # Header values go out as latin-1 (`_Connection`): the same bytes are signed.
                 hashlib.sha256(canonical.encode("latin-1")).hexdigest(),
             ]
         )
