@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import SplitResult, quote, unquote_plus, urlsplit
 
 from .base import METADATA_HEADERS
 
@@ -246,9 +246,9 @@ class _Connection:
         while True:
             line = self.reader.readline(MAX_LINE)
             version, _, rest = line.partition(b" ")
-            status = rest[:3]
-            if not version.startswith(b"HTTP/1.") or not status.isdigit():
+            if not version.startswith(b"HTTP/1.") or not rest[:3].isdigit():
                 raise Dropped(f"not an HTTP answer: {line[:40]!r}")
+            status = int(rest[:3])
             headers: dict = {}
             name = ""
             while (line := self.reader.readline(MAX_LINE)) not in (b"\r\n", b"\n", b""):
@@ -259,13 +259,13 @@ class _Connection:
                 name, _, value = text.partition(":")
                 name = name.strip().lower()
                 headers.setdefault(name, value.lstrip(" \t"))
-            if not 100 <= int(status) < 200:
+            if not 100 <= status < 200:
                 break
         connection = headers.get("connection", "").lower()
         will_close = "close" in connection or (
             version == b"HTTP/1.0" and "keep-alive" not in connection
         )
-        return Answer(self.reader, int(status), headers, will_close)
+        return Answer(self.reader, status, headers, will_close)
 
     def close(self) -> None:
         self.reader.close()
@@ -275,9 +275,8 @@ class _Connection:
 class _Connections:
     """Idle keep-alive connections to one host, shared by every thread of the process."""
 
-    def __init__(self, scheme: str, netloc: str, verify, timeouts: tuple[float, float]):
-        self.scheme, self.netloc = scheme, netloc
-        url = urlsplit(f"{scheme}://{netloc}")
+    def __init__(self, url: SplitResult, verify, timeouts: tuple[float, float]):
+        self.scheme = scheme = url.scheme
         self.host, self.port = url.hostname, url.port or (443 if scheme == "https" else 80)
         self.connect_timeout, self.read_timeout = timeouts
         self.context = None
@@ -334,7 +333,7 @@ class S3Http:
         url = urlsplit(base_url)
         self.host, self.prefix = url.netloc, url.path
         self.signer = signer
-        self.connections = _Connections(url.scheme, url.netloc, verify, timeouts)
+        self.connections = _Connections(url, verify, timeouts)
 
     def _request(self, method: str, key: str, *, query=None, headers=None, body=None,
                  stream=False):  # fmt: skip
